@@ -1,0 +1,144 @@
+//! Settings: one typed struct, layered from `config/default.toml` (compiled in), an
+//! optional file named by `MENSAJERO_CONFIG`, then the environment.
+//!
+//! Environment keys are `MENSAJERO_<SECTION>__<KEY>`; `JWT_SECRET` and `DATABASE_URL` keep
+//! the names the seed used so that its deployment files keep working.
+
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The compiled-in defaults, so the binary runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub engine: EngineSettings,
+    pub auth: AuthSettings,
+    pub chat: ChatSettings,
+    pub storage: StorageSettings,
+    /// HMAC secret of the session tokens (`JWT_SECRET`). Empty means unset.
+    #[serde(default)]
+    pub jwt_secret: String,
+    /// Demo mode: creates sign-in accounts and tolerates an unset secret.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub allowed_origins: Vec<String>,
+    pub shutdown_timeout_secs: u64,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EngineSettings {
+    pub path: String,
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    pub max_payload: usize,
+    pub connect_timeout_ms: u64,
+    pub outbound_queue: usize,
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthSettings {
+    pub cookie_name: String,
+    pub algorithm: String,
+    pub leeway_secs: u64,
+    pub session_ttl_secs: u64,
+    pub secure_cookie: bool,
+    pub login_attempts: u32,
+    pub login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatSettings {
+    pub desk_name: String,
+    pub max_message_bytes: usize,
+    pub max_recipient_chars: usize,
+    pub max_in_flight_per_socket: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageSettings {
+    pub database_url: String,
+    pub pool_size: u32,
+    pub executors: usize,
+    pub batch_max: usize,
+    pub batch_wait_us: u64,
+    pub spool_max: usize,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub sqlite_synchronous: String,
+    pub sqlite_busy_timeout_ms: u64,
+    pub history_page_default: i64,
+    pub history_page_max: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then `MENSAJERO_CONFIG`, then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Ok(path) = std::env::var("MENSAJERO_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("MENSAJERO_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(Serialized::default("storage.database_url", url));
+        }
+        if let Ok(secret) = std::env::var("JWT_SECRET") {
+            figment = figment.merge(Serialized::default("jwt_secret", secret));
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Only the compiled-in defaults: what tests start from.
+    pub fn defaults() -> Self {
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("config/default.toml is valid")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if !self.engine.path.starts_with('/') || !self.engine.path.ends_with('/') {
+            return invalid("engine.path must start and end with '/'");
+        }
+        if self.engine.outbound_queue == 0 || self.storage.batch_max == 0 {
+            return invalid("engine.outbound_queue and storage.batch_max must be positive");
+        }
+        if !matches!(self.auth.algorithm.as_str(), "HS256" | "HS384" | "HS512") {
+            return invalid("auth.algorithm must be HS256, HS384 or HS512");
+        }
+        Ok(())
+    }
+}
+
+impl EngineSettings {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
