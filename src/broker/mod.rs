@@ -10,5 +10,5 @@ pub mod policy;
 pub mod validation;
 
 pub use chat_server::ChatServer;
-// pub use identity::{Identity, Role};
+pub use identity::{Identity, Role};
 pub use messages::*;

@@ -106,7 +106,11 @@ impl Storage {
         todo!()
     }
     /// Messages from or to `user`, oldest first within the page.
-    pub async fn conversation(&self, user: &str, page: Page) -> Result<Vec<StoredMessage>, StoreError> {
+    pub async fn conversation(
+        &self,
+        user: &str,
+        page: Page,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let _ = (user, page);
         todo!()
     }

@@ -21,7 +21,8 @@ pub struct EngineConfig {
     /// Sessions open at once; handshakes beyond it get 503.
     pub max_sessions: usize,
     /// Checked on every handshake request before a session exists (Origin policy etc.).
-    pub allow_request: Option<Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>>,
+    pub allow_request:
+        Option<Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>>,
 }
 
 /// A handshake refused before any session exists.

@@ -23,13 +23,17 @@ pub struct Payload {
 
 impl Payload {
     pub fn json(args: Vec<Value>) -> Self {
-        Payload { args, attachments: Vec::new() }
+        Payload {
+            args,
+            attachments: Vec::new(),
+        }
     }
 }
 
 /// An encoded packet ready for any transport; cloning shares the bytes.
 #[derive(Debug, Clone)]
-pub struct Frame {/* implementation-defined, Arc-backed */
+pub struct Frame {
+    /* implementation-defined, Arc-backed */
     _inner: Arc<()>,
 }
 
