@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::protocol::engineio::EngineServer;
 use crate::storage::Storage;
 
+pub mod accounts;
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct HttpState {
@@ -21,6 +23,7 @@ pub struct HttpState {
     pub storage: Storage,
     pub engine: EngineServer,
     pub chat: Addr<crate::broker::ChatServer<crate::desk::DeskPeer>>,
+    pub chat_metrics: Arc<crate::broker::chat_server::ChatMetrics>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: HttpState) {
