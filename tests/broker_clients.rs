@@ -35,21 +35,36 @@ fn assert_acks_stored(broker: &Broker, acks: &[Value]) {
         .iter()
         .map(|a| json!({"id": a["id"], "de": a["de"], "para": a["para"], "mensaje": a["mensaje"]}))
         .collect();
-    assert_eq!(rows, expected, "rows in mensajes must be exactly the acked messages");
+    assert_eq!(
+        rows, expected,
+        "rows in mensajes must be exactly the acked messages"
+    );
 }
 
 fn claims(exp_offset: i64) -> Value {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     json!({"user": "ana", "name": "Ana", "rol": "user", "exp": now + exp_offset})
 }
 
 fn sign(alg: Algorithm, secret: &[u8], claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret).unwrap(),
+    )
+    .unwrap()
 }
 
 fn unsigned_token(claims: &Value) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), b64.encode(claims.to_string()))
+    format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    )
 }
 
 #[test]
@@ -90,7 +105,10 @@ fn bad_input_is_refused_and_the_server_keeps_serving() {
     assert_eq!(summary["errors"].as_object().unwrap().len(), 13);
     assert_acks_stored(&broker, summary["acks"].as_array().unwrap());
     let summary = node_scenario("bad_input.mjs", &env_for(&broker, "polling"));
-    assert_eq!(summary["errors"]["longMensaje"], "El mensaje supera 4096 bytes");
+    assert_eq!(
+        summary["errors"]["longMensaje"],
+        "El mensaje supera 4096 bytes"
+    );
 }
 
 #[test]
@@ -110,7 +128,10 @@ fn a_socket_is_disconnected_when_its_token_expires() {
     env.push(("TOKEN_SHORT", short));
     let summary = node_scenario("expiry.mjs", &env);
     let after = summary["after"].as_u64().unwrap();
-    assert!((500..=4000).contains(&after), "disconnected {after} ms after connect");
+    assert!(
+        (500..=4000).contains(&after),
+        "disconnected {after} ms after connect"
+    );
 }
 
 #[test]
@@ -118,7 +139,14 @@ fn python_socketio_on_polling_websocket_and_defaults() {
     for transports in ["polling", "websocket", "default"] {
         let broker = Broker::start();
         let summary = python_scenario("routing.py", &env_for(&broker, transports));
-        assert_eq!(summary["transport"], if transports == "polling" { "polling" } else { "websocket" });
+        assert_eq!(
+            summary["transport"],
+            if transports == "polling" {
+                "polling"
+            } else {
+                "websocket"
+            }
+        );
         assert_acks_stored(&broker, summary["acks"].as_array().unwrap());
     }
 }

@@ -36,7 +36,11 @@ pub struct BrokerOptions {
 
 impl Default for BrokerOptions {
     fn default() -> Self {
-        BrokerOptions { env: Vec::new(), database_url: None, demo: false }
+        BrokerOptions {
+            env: Vec::new(),
+            database_url: None,
+            demo: false,
+        }
     }
 }
 
@@ -60,7 +64,10 @@ impl Broker {
         command
             .env("JWT_SECRET", SECRET)
             .env("DATABASE_URL", &database_url)
-            .env("RUST_LOG", std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("MENSAJERO_CONFIG")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -79,10 +86,19 @@ impl Broker {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                panic!("broker did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "broker did not start:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         };
-        Broker { child, addr, dir, database_url, log }
+        Broker {
+            child,
+            addr,
+            dir,
+            database_url,
+            log,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -100,7 +116,10 @@ impl Broker {
     /// Send a signal and wait for the exit status.
     pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-s", signal, &pid]).status().expect("kill");
+        Command::new("kill")
+            .args(["-s", signal, &pid])
+            .status()
+            .expect("kill");
         self.child.wait().expect("wait")
     }
 }
@@ -184,9 +203,10 @@ pub fn sqlite_rows(path: &str) -> Vec<serde_json::Value> {
         mensaje: String,
     }
     let mut conn = diesel::SqliteConnection::establish(path).expect("open sqlite");
-    let rows: Vec<Row> = diesel::sql_query("SELECT id, de_usuario, para_usuario, mensaje FROM mensajes ORDER BY id")
-        .load(&mut conn)
-        .expect("query mensajes");
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT id, de_usuario, para_usuario, mensaje FROM mensajes ORDER BY id")
+            .load(&mut conn)
+            .expect("query mensajes");
     rows.into_iter()
         .map(|r| serde_json::json!({"id": r.id, "de": r.de_usuario, "para": r.para_usuario, "mensaje": r.mensaje}))
         .collect()

@@ -18,7 +18,10 @@ pub struct WireClient {
 }
 
 /// Open `ws://addr/socket.io/?EIO=4&transport=websocket` with the given extra headers.
-pub async fn open(addr: &str, headers: &[(&str, &str)]) -> Result<WireClient, tokio_tungstenite::tungstenite::Error> {
+pub async fn open(
+    addr: &str,
+    headers: &[(&str, &str)],
+) -> Result<WireClient, tokio_tungstenite::tungstenite::Error> {
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let mut request = url.into_client_request()?;
     for (name, value) in headers {
@@ -28,7 +31,10 @@ pub async fn open(addr: &str, headers: &[(&str, &str)]) -> Result<WireClient, to
         );
     }
     let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-    let mut client = WireClient { ws, handshake: Value::Null };
+    let mut client = WireClient {
+        ws,
+        handshake: Value::Null,
+    };
     let open = client.next_text().await.expect("open packet");
     assert!(open.starts_with('0'), "expected OPEN, got {open:?}");
     client.handshake = serde_json::from_str(&open[1..]).expect("handshake json");
@@ -37,13 +43,18 @@ pub async fn open(addr: &str, headers: &[(&str, &str)]) -> Result<WireClient, to
 
 impl WireClient {
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text.to_string())).await.expect("send");
+        self.ws
+            .send(Message::text(text.to_string()))
+            .await
+            .expect("send");
     }
 
     /// The next text frame, answering pings on the way; `None` when the socket closes.
     pub async fn next_text(&mut self) -> Option<String> {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.ok()??;
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .ok()??;
             match frame.ok()? {
                 Message::Text(t) if t.as_str() == "2" => self.send_text("3").await,
                 Message::Text(t) => return Some(t.to_string()),
@@ -61,7 +72,10 @@ impl WireClient {
 
     /// EVENT with ack id `id`; returns the ACK's first argument.
     pub async fn call(&mut self, id: u64, event: &str, arg: Value) -> Value {
-        let packet = format!("42{id}{}", serde_json::to_string(&serde_json::json!([event, arg])).unwrap());
+        let packet = format!(
+            "42{id}{}",
+            serde_json::to_string(&serde_json::json!([event, arg])).unwrap()
+        );
         self.send_text(&packet).await;
         let prefix = format!("43{id}");
         loop {
