@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use actix_web::http::header::HeaderMap;
 use serde_json::Value;
 
-use super::socket::{AckSender, Socket};
 use super::Payload;
+use super::socket::{AckSender, Socket};
 
 /// What the client presented when it opened the Engine.IO session and sent CONNECT.
 #[derive(Debug, Clone)]
