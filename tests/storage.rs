@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use futures_util::future::join_all;
+use mensajero::config::StorageSettings;
 use mensajero::storage::{Page, Persist, Storage, StoreError, UserRecord};
 use storage_support::{Kind, Proxy, TestDb, message};
 
@@ -83,8 +84,20 @@ async fn fecha_round_trip(kind: Kind) {
 }
 
 async fn group_commit(kind: Kind) {
+    group_commit_with(kind, |_| {}).await;
+}
+
+/// MySQL/MariaDB: the ids of a batch looked up by key, as on servers whose
+/// `innodb_autoinc_lock_mode` is 2.
+async fn group_commit_ids_by_key(kind: Kind) {
+    group_commit_with(kind, |s| s.mysql_ids = "lookup".into()).await;
+}
+
+async fn group_commit_with(kind: Kind, tweak: fn(&mut StorageSettings)) {
     let db = TestDb::create(kind);
-    let storage = Storage::start(&db.settings()).expect("start");
+    let mut settings = db.settings();
+    tweak(&mut settings);
+    let storage = Storage::start(&settings).expect("start");
     let writer = storage.writer();
     let n = 3000;
     let sends: Vec<_> = (0..n)
@@ -357,6 +370,33 @@ async fn outage(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
+/// A COMMIT that reached the server but whose reply was lost: the retry must find the
+/// rows already there and ack them under their ids, not insert them again.
+async fn lost_commit_reply(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.retry_initial_ms = 20;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    proxy.lose_next_commit_reply();
+    let sends: Vec<_> = (0..500)
+        .map(|i| writer.send(Persist(message("ambigua", "admin", &format!("a{i}")))))
+        .collect();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("stored"))
+        .collect();
+    assert_eq!(proxy.commit_replies_lost(), 1, "one COMMIT reply was lost");
+    assert_eq!(db.count_rows(), 500, "nothing stored twice");
+    let direct = Storage::start(&db.settings()).expect("start direct");
+    let rows = direct.conversation("ambigua", page(1000)).await.unwrap();
+    assert_eq!(rows, acks, "acked under the ids they were stored with");
+    direct.flush_and_stop().await;
+    storage.flush_and_stop().await;
+}
+
 macro_rules! suite {
     ($module:ident, $kind:expr, [$($test:ident),*]) => {
         mod $module {
@@ -393,7 +433,8 @@ suite!(
         history_paging,
         users,
         flush_on_shutdown,
-        outage
+        outage,
+        lost_commit_reply
     ]
 );
 suite!(
@@ -403,9 +444,11 @@ suite!(
         migrations_and_seed_insert,
         fecha_round_trip,
         group_commit,
+        group_commit_ids_by_key,
         history_paging,
         users,
         flush_on_shutdown,
-        outage
+        outage,
+        lost_commit_reply
     ]
 );

@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
@@ -112,6 +114,11 @@ impl TestDb {
         let url = self
             .url
             .replace(&self.server_addr().to_string(), &proxy.to_string());
+        // The proxy reads the protocol to lose a COMMIT's reply: no TLS through it.
+        let url = match self.kind {
+            Kind::Postgres => format!("{url}?sslmode=disable"),
+            _ => url,
+        };
         self.settings_for(url)
     }
 
@@ -173,6 +180,8 @@ impl Drop for TestDb {
 pub struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
+    lose_commit: Arc<AtomicBool>,
+    commits_lost: Arc<AtomicUsize>,
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -181,7 +190,10 @@ impl Proxy {
     pub fn start(upstream: SocketAddr) -> Proxy {
         let cut = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let lose_commit = Arc::new(AtomicBool::new(false));
+        let commits_lost = Arc::new(AtomicUsize::new(0));
         let (cut2, open2) = (Arc::clone(&cut), Arc::clone(&open));
+        let (lose2, lost2) = (Arc::clone(&lose_commit), Arc::clone(&commits_lost));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -194,17 +206,17 @@ impl Proxy {
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let accept = async {
                     loop {
-                        let Ok((mut client, _)) = listener.accept().await else {
+                        let Ok((client, _)) = listener.accept().await else {
                             continue;
                         };
                         if cut2.load(Ordering::SeqCst) {
                             drop(client);
                             continue;
                         }
+                        let (lose, lost) = (Arc::clone(&lose2), Arc::clone(&lost2));
                         let task = tokio::spawn(async move {
-                            if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
+                                relay(client, server, lose, lost).await;
                             }
                         });
                         open2.lock().unwrap().push(task.abort_handle());
@@ -220,9 +232,21 @@ impl Proxy {
         Proxy {
             addr,
             cut,
+            lose_commit,
+            commits_lost,
             open,
             stop: Some(stop),
         }
+    }
+
+    /// The next COMMIT the client sends reaches the server, but its reply is thrown away
+    /// and that connection closed: the client cannot know whether it committed.
+    pub fn lose_next_commit_reply(&self) {
+        self.lose_commit.store(true, Ordering::SeqCst);
+    }
+
+    pub fn commit_replies_lost(&self) -> usize {
+        self.commits_lost.load(Ordering::SeqCst)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -246,5 +270,58 @@ impl Drop for Proxy {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Copy both ways; see [`Proxy::lose_next_commit_reply`]. The protocols are strictly
+/// request/reply here, so once a COMMIT has gone up, the next bytes down answer it.
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    lose_commit: Arc<AtomicBool>,
+    commits_lost: Arc<AtomicUsize>,
+) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let swallow = Arc::new(AtomicBool::new(false));
+    let swallow_up = Arc::clone(&swallow);
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            if chunk.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"))
+                && lose_commit.swap(false, Ordering::SeqCst)
+            {
+                swallow_up.store(true, Ordering::SeqCst);
+            }
+            if server_tx.write_all(chunk).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if swallow.load(Ordering::SeqCst) {
+                commits_lost.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            if client_tx.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Either direction ending drops both halves of both sockets: the line is down.
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
 }
