@@ -145,10 +145,11 @@ async fn history_paging(kind: Kind) {
     let writer = storage.writer();
     let mut ids = Vec::new();
     for i in 0..10 {
-        let (de, para) = if i % 2 == 0 {
-            ("luis", "admin")
-        } else {
-            ("admin", "luis")
+        // Both directions, and once a note to oneself (on both sides of the query).
+        let (de, para) = match i {
+            8 => ("luis", "luis"),
+            i if i % 2 == 0 => ("luis", "admin"),
+            _ => ("admin", "luis"),
         };
         ids.push(
             writer
@@ -178,7 +179,18 @@ async fn history_paging(kind: Kind) {
         .unwrap();
     assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), ids[4..7]);
     let all = storage.conversation("luis", page(0)).await.unwrap();
-    assert_eq!(all.len(), 10);
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    let first = storage
+        .conversation(
+            "luis",
+            Page {
+                before_id: Some(ids[1]),
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..1]);
     assert!(
         storage
             .conversation("nadie", page(0))

@@ -203,26 +203,45 @@ impl InsertRows for diesel::MysqlConnection {
 
 /// Messages from or to `user`: the newest `page.limit` (older than `before_id` if given),
 /// returned oldest first.
+///
+/// Two queries, one per side, each walking its `(user, id)` index backwards for at most
+/// `limit` rows, then merged: a single `de = ? OR para = ?` would make the database
+/// collect and sort the user's whole history for every page.
 pub fn conversation(
     conn: &mut DbConnection,
     user: &str,
     page: Page,
 ) -> QueryResult<Vec<StoredMessage>> {
-    on_inner!(conn, c => {
-        let mut query = mensajes::table
-            .filter(mensajes::de_usuario.eq(user).or(mensajes::para_usuario.eq(user)))
+    let (sent, received): (Vec<MessageSelect>, Vec<MessageSelect>) = on_inner!(conn, c => {
+        let mut sent = mensajes::table
+            .filter(mensajes::de_usuario.eq(user))
+            .into_boxed();
+        let mut received = mensajes::table
+            .filter(mensajes::para_usuario.eq(user))
             .into_boxed();
         if let Some(before) = page.before_id {
-            query = query.filter(mensajes::id.lt(before));
+            sent = sent.filter(mensajes::id.lt(before));
+            received = received.filter(mensajes::id.lt(before));
         }
-        let mut rows: Vec<MessageSelect> = query
+        let sent = sent
             .order(mensajes::id.desc())
             .limit(page.limit)
             .select(MessageSelect::as_select())
             .load(c)?;
-        rows.reverse();
-        Ok(rows.into_iter().map(StoredMessage::from).collect())
-    })
+        let received = received
+            .order(mensajes::id.desc())
+            .limit(page.limit)
+            .select(MessageSelect::as_select())
+            .load(c)?;
+        (sent, received)
+    });
+    let mut rows: Vec<MessageSelect> = sent.into_iter().chain(received).collect();
+    rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+    // A message to oneself is on both sides.
+    rows.dedup_by_key(|r| r.id);
+    rows.truncate(usize::try_from(page.limit).unwrap_or(0));
+    rows.reverse();
+    Ok(rows.into_iter().map(StoredMessage::from).collect())
 }
 
 /// Everyone who sent or received a message, minus admins and the desk's own name.
