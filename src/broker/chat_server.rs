@@ -3,9 +3,11 @@
 //! Rooms are kept as the seed named them: `user:{user}` holds every socket (tab) of a user,
 //! `admins` every admin socket. A message is first stored, then fanned out, then acked, so
 //! nothing is delivered that a reload would not show, and an ack means the row exists.
-//! Fan-outs happen in commit order, which the writer keeps equal to acceptance order.
+//! Fan-outs happen in acceptance order. The writer answers in that order, but actix polls
+//! the futures of an actor's context in no particular order, so the server numbers each
+//! accepted `Post` and releases stored messages strictly by that number.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +35,13 @@ pub struct ChatMetrics {
     pub delivery_failures: AtomicU64,
 }
 
+/// A stored message waiting for its turn to be fanned out.
+struct Release {
+    from: SocketKey,
+    sender: Identity,
+    message: StoredMessage,
+}
+
 struct Member<P> {
     identity: Identity,
     peer: P,
@@ -47,6 +56,12 @@ pub struct ChatServer<P: Peer> {
     policy: Policy,
     store: Recipient<Persist>,
     metrics: Arc<ChatMetrics>,
+    /// Number of the next accepted `Post`, and of the next one to fan out.
+    next_accepted: u64,
+    next_release: u64,
+    /// Store outcomes that came back before an earlier one (`None`: not stored). Bounded by
+    /// the messages in flight, which the per-socket limit and the mailbox bound.
+    awaiting_release: BTreeMap<u64, Option<Release>>,
     /// Recipient lists reused by every fan-out, so routing allocates nothing per message.
     scratch: (Vec<SocketKey>, Vec<SocketKey>),
 }
@@ -60,7 +75,27 @@ impl<P: Peer> ChatServer<P> {
             policy,
             store,
             metrics,
+            next_accepted: 0,
+            next_release: 0,
+            awaiting_release: BTreeMap::new(),
             scratch: (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Record the outcome of accepted post `number` and fan out every message whose
+    /// predecessors are all settled.
+    fn settle(&mut self, number: u64, outcome: Option<Release>) {
+        self.awaiting_release.insert(number, outcome);
+        while let Some(outcome) = self.awaiting_release.remove(&self.next_release) {
+            self.next_release += 1;
+            if let Some(Release {
+                from,
+                sender,
+                message,
+            }) = outcome
+            {
+                self.fan_out(from, &sender, &message);
+            }
         }
     }
 
@@ -203,24 +238,34 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
             mensaje: request.mensaje,
             fecha: now_millis(),
         };
+        let number = self.next_accepted;
+        self.next_accepted += 1;
         let stored = self.store.send(Persist(new));
         Box::pin(stored.into_actor(self).map(move |outcome, act, _| {
-            let message = match outcome {
-                Ok(Ok(message)) => message,
-                Ok(Err(store_error)) => {
-                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(store_error.into());
-                }
-                Err(_) => {
-                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(PostError::Busy);
-                }
+            let outcome = match outcome {
+                Ok(Ok(message)) => Ok(message),
+                Ok(Err(store_error)) => Err(PostError::from(store_error)),
+                Err(_) => Err(PostError::Busy),
             };
-            act.metrics
-                .messages_accepted
-                .fetch_add(1, Ordering::Relaxed);
-            act.fan_out(from, &identity, &message);
-            Ok(Posted { message })
+            match outcome {
+                Ok(message) => {
+                    act.metrics
+                        .messages_accepted
+                        .fetch_add(1, Ordering::Relaxed);
+                    let release = Release {
+                        from,
+                        sender: identity,
+                        message: message.clone(),
+                    };
+                    act.settle(number, Some(release));
+                    Ok(Posted { message })
+                }
+                Err(refusal) => {
+                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
+                    act.settle(number, None);
+                    Err(refusal)
+                }
+            }
         }))
     }
 }
