@@ -68,6 +68,9 @@ pub struct ChatSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StorageSettings {
+    /// `false` stores nothing (benchmarks of fan-out alone); acks are then not durable.
+    #[serde(default = "yes")]
+    pub persist: bool,
     pub database_url: String,
     pub pool_size: u32,
     pub executors: usize,
@@ -100,6 +103,10 @@ fn default_flush_timeout_ms() -> u64 {
 }
 fn default_mysql_ids() -> String {
     "auto".to_string()
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, thiserror::Error)]

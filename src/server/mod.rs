@@ -70,7 +70,14 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
 
     let chat_metrics = Arc::new(ChatMetrics::default());
     let policy = Policy::new(settings.chat.desk_name.clone(), admins);
-    let writer = storage.writer();
+    let writer = if settings.storage.persist {
+        storage.writer()
+    } else {
+        log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
+        crate::storage::volatile::VolatileWriter::default()
+            .start()
+            .recipient()
+    };
     let metrics = chat_metrics.clone();
     // The broker gets a thread of its own so fan-out never waits behind HTTP work.
     let broker_thread = Arbiter::new();

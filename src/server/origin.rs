@@ -25,7 +25,7 @@ impl OriginPolicy {
     pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
         let origin = origin.to_ascii_lowercase();
-        if self.allowed.iter().any(|allowed| *allowed == origin) {
+        if self.allowed.contains(&origin) {
             return true;
         }
         let Some(host) = host else { return false };

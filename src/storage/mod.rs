@@ -12,6 +12,7 @@ mod migrations;
 mod models;
 mod queries;
 mod schema;
+pub mod volatile;
 mod writer;
 
 use std::sync::Arc;

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side by side: mensajero and the Node original (../shared/reference/seed-node), one after
+# the other, with the same generator (mensajero-load), the same users, the same MariaDB.
+# Prints each figure for both and the ratio; the JSON of every run lands in bench/results/.
+#
+#   bench/compare.sh            # everything (about 4 minutes)
+#   ONLY=idle bench/compare.sh  # one group: off | mariadb | idle
+#
+# Knobs: USERS ADMINS DURATION RATE_OFF RATE_DB IDLE_CONNS GEN_THREADS SEED_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+USERS=${USERS:-100} ADMINS=${ADMINS:-5} DURATION=${DURATION:-10}
+RATE_OFF=${RATE_OFF:-15700} RATE_DB=${RATE_DB:-8000} IDLE_CONNS=${IDLE_CONNS:-19000}
+GEN_THREADS=${GEN_THREADS:-1} ONLY=${ONLY:-all}
+SECRET=bench-secret PORT=${PORT:-3900}
+SEED_SRC=${SEED_SRC:-$root/../shared/reference/seed-node}
+results=$root/bench/results && mkdir -p "$results"
+ulimit -n 20000
+
+echo "== building (release)"
+cargo build --release --bin mensajero --bin mensajero-load 2>&1 | tail -1
+gen=$root/target/release/mensajero-load
+bin=$root/target/release/mensajero
+
+seed=${SEED_DIR:-/tmp/mensajero-bench-seed}
+if [ ! -d "$seed/node_modules/socket.io" ]; then
+  echo "== installing the Node baseline in $seed"
+  rm -rf "$seed" && cp -r "$SEED_SRC" "$seed" && (cd "$seed" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+echo "== databases (MariaDB at 127.0.0.1:3306)"
+mariadb -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS seed_node; CREATE DATABASE IF NOT EXISTS mensajero_bench'
+mariadb -h127.0.0.1 -uroot seed_node < "$seed/schema.sql"
+MENSAJERO_DB=mysql://root@127.0.0.1:3306/mensajero_bench
+DATABASE_URL=$MENSAJERO_DB JWT_SECRET=$SECRET "$bin" migrate >/dev/null
+db_pid=$(pgrep -o mariadbd)
+tmp=$(mktemp -d)
+
+server_pid=
+start_mensajero() { # $1 = persist true|false
+  local url=$MENSAJERO_DB
+  [ "$1" = false ] && url=$tmp/volatile.db
+  mariadb -h127.0.0.1 -uroot mensajero_bench -e 'DELETE FROM mensajes'
+  RUST_LOG=warn JWT_SECRET=$SECRET DATABASE_URL=$url MENSAJERO_STORAGE__PERSIST=$1 \
+    "$bin" serve --bind 127.0.0.1:$PORT >"$tmp/mensajero.log" 2>&1 &
+  server_pid=$!
+  wait_port
+}
+start_node() { # $1 = persist 1|0
+  mariadb -h127.0.0.1 -uroot seed_node -e 'DELETE FROM mensajes'
+  (cd "$seed" && JWT_SECRET=$SECRET PORT=$PORT PERSIST=$1 DB_NAME=seed_node exec node server.js >"$tmp/node.log" 2>&1) &
+  server_pid=$!
+  wait_port
+}
+wait_port() {
+  for _ in $(seq 1 100); do
+    (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start"; exit 1
+}
+stop_server() {
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  sleep 1
+}
+load() { # $1 = result name, rest = generator args
+  local name=$1; shift
+  "$gen" --url http://127.0.0.1:$PORT --secret $SECRET --server-pid "$server_pid" --db-pid "$db_pid" \
+    --threads "$GEN_THREADS" --label "$name" "$@" | tail -1 | tee "$results/$name.json" | head -c 0
+}
+stored_rows() { mariadb -h127.0.0.1 -uroot -N "$1" -e 'SELECT COUNT(*) FROM mensajes'; }
+
+support=(support --users "$USERS" --admins "$ADMINS" --duration "$DURATION" --warmup 2 --drain 5)
+
+if [ "$ONLY" = all ] || [ "$ONLY" = off ]; then
+  for who in node mensajero; do
+    echo "== $who, persistence off"
+    if [ $who = node ]; then start_node 0; ack=false; else start_mensajero false; ack=true; fi
+    load "$who-off-rate" "${support[@]}" --rate "$RATE_OFF" --ack $ack
+    load "$who-off-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
+    stop_server
+  done
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = mariadb ]; then
+  for who in node mensajero; do
+    echo "== $who, MariaDB"
+    if [ $who = node ]; then start_node 1; ack=false; dbname=seed_node; else start_mensajero true; ack=true; dbname=mensajero_bench; fi
+    load "$who-db-rate" "${support[@]}" --rate "$RATE_DB" --ack $ack
+    before=$(stored_rows $dbname); t0=$(date +%s.%N)
+    load "$who-db-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
+    after=$(stored_rows $dbname); t1=$(date +%s.%N)
+    peak=$(grep VmHWM /proc/$server_pid/status | awk '{print $2}')
+    echo "{\"stored\": $((after - before)), \"secs\": $(echo "$t1 - $t0" | bc), \"peak_rss_kib\": $peak}" >"$results/$who-db-stored.json"
+    stop_server
+  done
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = idle ]; then
+  for who in node mensajero; do
+    echo "== $who, $IDLE_CONNS idle connections"
+    if [ $who = node ]; then start_node 0; else start_mensajero false; fi
+    load "$who-idle" idle --connections "$IDLE_CONNS" --hold 10 --concurrency 64
+    stop_server
+  done
+fi
+rm -rf "$tmp"
+
+echo
+python3 "$root/bench/report.py" "$results"

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Print the side-by-side table of a bench/compare.sh run: figure, Node, mensajero, ratio."""
+import json
+import os
+import sys
+
+results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
+
+
+def load(name):
+    try:
+        with open(os.path.join(results, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def get(doc, *path):
+    for key in path:
+        if doc is None:
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+rows = [
+    # (label, result, path, better: "lower"|"higher", target ratio node/mensajero or mensajero/node)
+    ("off @rate: msgs/s", "off-rate", ("msgs_per_s",), "higher", None),
+    ("off @rate: server CPU us/msg", "off-rate", ("server_cpu_us_per_msg",), "lower", 5),
+    ("off @rate: p99 ms", "off-rate", ("latency_ms", "p99"), "lower", 5),
+    ("off @rate: lost", "off-rate", ("lost",), "lower", None),
+    ("off max(16 in flight): msgs/s", "off-max", ("msgs_per_s",), "higher", 2),
+    ("off max: p99 ms", "off-max", ("latency_ms", "p99"), "lower", None),
+    ("off max: server peak RSS KiB", "off-max", ("server_peak_rss_kib",), "lower", 5),
+    ("db @rate: msgs/s", "db-rate", ("msgs_per_s",), "higher", None),
+    ("db @rate: acks/s", "db-rate", ("acks_per_s",), "higher", None),
+    ("db @rate: server CPU us/msg", "db-rate", ("server_cpu_us_per_msg",), "lower", 5),
+    ("db @rate: MariaDB CPU us/msg", "db-rate", ("db_cpu_us_per_msg",), "lower", 3),
+    ("db @rate: p99 ms", "db-rate", ("latency_ms", "p99"), "lower", None),
+    ("db max: delivered msgs/s", "db-max", ("msgs_per_s",), "higher", None),
+    ("db max: acks/s", "db-max", ("acks_per_s",), "higher", None),
+    ("db max: p99 ms", "db-max", ("latency_ms", "p99"), "lower", None),
+    ("db max: rows stored during run", "db-stored", ("stored",), "higher", None),
+    ("db max: server peak RSS KiB", "db-stored", ("peak_rss_kib",), "lower", 5),
+    ("idle: connections held", "idle", ("connections",), "higher", None),
+    ("idle: RSS bytes/connection", "idle", ("rss_bytes_per_connection",), "lower", 3),
+    ("idle: handshakes/s", "idle", ("handshakes_per_s",), "higher", 5),
+]
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.1f}" if abs(v) >= 10 else f"{v:.3f}"
+    return f"{v:,}"
+
+
+print(f"{'figure':<36} {'node':>14} {'mensajero':>14} {'advantage':>10} {'target':>8}")
+for label, result, path, better, target in rows:
+    node = get(load("node-" + result), *path)
+    rust = get(load("mensajero-" + result), *path)
+    adv = None
+    if isinstance(node, (int, float)) and isinstance(rust, (int, float)) and node and rust:
+        adv = node / rust if better == "lower" else rust / node
+    adv_s = f"{adv:.1f}x" if adv is not None else "-"
+    tgt = f">={target}x" if target else ""
+    print(f"{label:<36} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")
