@@ -8,7 +8,7 @@ mod events;
 mod namespace;
 mod peer;
 
-pub use namespace::DeskNamespace;
+pub use namespace::{DeskNamespace, Unanswered};
 pub use peer::DeskPeer;
 
 /// The broker as the desk uses it.

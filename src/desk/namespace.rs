@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -24,6 +25,18 @@ pub struct DeskNamespace {
     tokens: Arc<TokenService>,
     chat: Addr<DeskChatServer>,
     limits: Arc<ChatSettings>,
+    unanswered: Unanswered,
+}
+
+/// Messages of all sockets accepted and not yet answered; shutdown waits for zero so
+/// that no ack is cut off by the closing sessions.
+#[derive(Clone, Default)]
+pub struct Unanswered(Arc<AtomicUsize>);
+
+impl Unanswered {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl DeskNamespace {
@@ -36,7 +49,12 @@ impl DeskNamespace {
             tokens,
             chat,
             limits: Arc::new(limits),
+            unanswered: Unanswered::default(),
         }
+    }
+
+    pub fn unanswered(&self) -> Unanswered {
+        self.unanswered.clone()
     }
 }
 
@@ -90,6 +108,7 @@ impl Namespace for DeskNamespace {
             chat: self.chat.clone(),
             limits: self.limits.clone(),
             in_flight: Rc::new(Cell::new(0)),
+            unanswered: self.unanswered.clone(),
         }))
     }
 }
@@ -103,6 +122,7 @@ struct DeskSocket {
     limits: Arc<ChatSettings>,
     /// Messages sent and not yet answered; bounded by `chat.max_in_flight_per_socket`.
     in_flight: Rc<Cell<usize>>,
+    unanswered: Unanswered,
 }
 
 impl DeskSocket {
@@ -124,10 +144,13 @@ impl DeskSocket {
         let in_flight = self.in_flight.clone();
         let socket = self.socket.clone();
         let user = self.identity.user.clone();
+        let unanswered = self.unanswered.clone();
+        unanswered.0.fetch_add(1, Ordering::AcqRel);
         actix::spawn(async move {
             let outcome = chat.send(post).await.unwrap_or(Err(PostError::Busy));
             in_flight.set(in_flight.get() - 1);
             reply(&socket, &user, ack, outcome);
+            unanswered.0.fetch_sub(1, Ordering::AcqRel);
         });
     }
 

@@ -86,6 +86,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     });
 
     let desk = DeskNamespace::new(tokens.clone(), chat.clone(), settings.chat.clone());
+    let unanswered = desk.unanswered();
     let socketio = SocketIoServer::builder()
         .namespace("/", Arc::new(desk))
         .connect_timeout(settings.engine.connect_timeout())
@@ -132,7 +133,20 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     wait_for_signal().await;
     log::info!("shutting down: storing accepted messages, then closing sessions");
     let deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
-    let _ = tokio::time::timeout(deadline, storage.flush_and_stop()).await;
+    let flushed = tokio::time::timeout(deadline, async {
+        storage.flush_and_stop().await;
+        // The writer has answered; wait until those answers are queued to their sockets.
+        while unanswered.count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if flushed.is_err() {
+        log::warn!(
+            "shutdown: {} messages still unanswered at the deadline",
+            unanswered.count()
+        );
+    }
     engine.shutdown(deadline / 2).await;
     handle.stop(true).await;
     let _ = running.await;

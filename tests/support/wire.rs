@@ -87,6 +87,29 @@ impl WireClient {
         }
     }
 
+    /// Send EVENT `[event, arg]` with ack id `id` without waiting for the ack.
+    pub async fn emit_with_ack(&mut self, id: u64, event: &str, arg: Value) -> bool {
+        let packet = format!(
+            "42{id}{}",
+            serde_json::to_string(&serde_json::json!([event, arg])).unwrap()
+        );
+        self.ws.send(Message::text(packet)).await.is_ok()
+    }
+
+    /// The next ACK `(id, first argument)`, skipping events; `None` once the session ends.
+    pub async fn next_ack(&mut self) -> Option<(u64, Value)> {
+        loop {
+            let text = self.next_text().await?;
+            let Some(rest) = text.strip_prefix("43") else {
+                continue;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let id = rest[..digits].parse().ok()?;
+            let args: Vec<Value> = serde_json::from_str(&rest[digits..]).ok()?;
+            return Some((id, args.into_iter().next().unwrap_or(Value::Null)));
+        }
+    }
+
     /// True if the server closes the connection within the timeout.
     pub async fn is_closed_by_server(&mut self) -> bool {
         loop {
