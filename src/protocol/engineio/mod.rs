@@ -61,3 +61,31 @@ impl EngineServer {
         todo!()
     }
 }
+
+// Accessors read by `/metrics` (src/http/metrics.rs); stubs until the protocol lands.
+impl EngineMetrics {
+    pub fn sessions_open(&self) -> u64 {
+        todo!()
+    }
+    pub fn sessions_websocket(&self) -> u64 {
+        todo!()
+    }
+    pub fn sessions_polling(&self) -> u64 {
+        todo!()
+    }
+    pub fn handshakes_total(&self) -> u64 {
+        todo!()
+    }
+    pub fn frames_out_total(&self) -> u64 {
+        todo!()
+    }
+    pub fn frames_in_total(&self) -> u64 {
+        todo!()
+    }
+    pub fn slow_consumer_closes(&self) -> u64 {
+        todo!()
+    }
+    pub fn outbound_queued(&self) -> u64 {
+        todo!()
+    }
+}
