@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::HttpCore;
-use super::error::HttpError;
+use super::error::{HttpError, query_config};
 use super::session::{require_admin, require_user};
 use crate::storage::Page;
 
@@ -19,13 +19,23 @@ use crate::storage::Page;
 pub const OLDER_HEADER: &str = "x-mas-antiguos";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/mensajes", web::get().to(conversation))
-        .route("/api/mensajes/mios", web::get().to(mine))
-        .route(
-            "/api/usuarios-conversaciones",
-            web::get().to(conversation_users),
-        )
-        .route("/api/yo", web::get().to(me));
+    // The JSON error shape for bad query strings is set per resource: an app-wide
+    // QueryConfig would also change the answers of the Engine.IO endpoint.
+    cfg.service(
+        web::resource("/api/mensajes")
+            .app_data(query_config())
+            .route(web::get().to(conversation)),
+    )
+    .service(
+        web::resource("/api/mensajes/mios")
+            .app_data(query_config())
+            .route(web::get().to(mine)),
+    )
+    .route(
+        "/api/usuarios-conversaciones",
+        web::get().to(conversation_users),
+    )
+    .route("/api/yo", web::get().to(me));
 }
 
 /// Query of the history routes. Numbers arrive as text so that a bad one gets the API's

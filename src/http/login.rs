@@ -19,6 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::HttpCore;
+use super::error::form_config;
 use super::security::{escape_html, html_headers, same_origin_post};
 use super::session::identify;
 use crate::broker::Role;
@@ -40,7 +41,11 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_form))
-        .route("/auth", web::post().to(authenticate))
+        .service(
+            web::resource("/auth")
+                .app_data(form_config())
+                .route(web::post().to(authenticate)),
+        )
         .route("/logout", web::get().to(logout));
 }
 

@@ -115,9 +115,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: HttpState) {
 pub fn configure_core(cfg: &mut web::ServiceConfig, core: HttpCore) {
     let page = Arc::new(page::Pages::new(&core.settings));
     cfg.app_data(web::Data::new(core.clone()))
-        .app_data(web::Data::from(page))
-        .app_data(error::form_config())
-        .app_data(error::query_config());
+        .app_data(web::Data::from(page));
     assets::configure(cfg, &core.settings.engine.path);
     api::configure(cfg);
     login::configure(cfg);
