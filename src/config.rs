@@ -80,6 +80,26 @@ pub struct StorageSettings {
     pub sqlite_busy_timeout_ms: u64,
     pub history_page_default: i64,
     pub history_page_max: i64,
+    /// r2d2's checkout timeout: how soon an unreachable database counts as an outage.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How long `flush_and_stop` may take to store what was accepted.
+    #[serde(default = "default_flush_timeout_ms")]
+    pub flush_timeout_ms: u64,
+    /// MySQL/MariaDB: `auto` (consecutive ids from `LAST_INSERT_ID()` when the server's
+    /// `innodb_autoinc_lock_mode` promises them, else look ids up by key) or `lookup`.
+    #[serde(default = "default_mysql_ids")]
+    pub mysql_ids: String,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    1000
+}
+fn default_flush_timeout_ms() -> u64 {
+    8000
+}
+fn default_mysql_ids() -> String {
+    "auto".to_string()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,226 @@
-//! placeholder
-pub struct ChatServer<P>(std::marker::PhantomData<P>);
-impl<P: 'static + Unpin> actix::Actor for ChatServer<P> {
-    type Context = actix::Context<Self>;
+//! The `ChatServer` actor: the one owner of room membership, and the router.
+//!
+//! Rooms are kept as the seed named them: `user:{user}` holds every socket (tab) of a user,
+//! `admins` every admin socket. A message is first stored, then fanned out, then acked, so
+//! nothing is delivered that a reload would not show, and an ack means the row exists.
+//! Fan-outs happen in commit order, which the writer keeps equal to acceptance order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::prelude::*;
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::identity::Identity;
+use super::messages::{
+    Connect, DeliveryKind, Disconnect, Peer, Post, PostError, Posted, SocketKey,
+};
+use super::policy::Policy;
+use crate::storage::{NewMessage, Persist, StoredMessage};
+
+/// Mailbox size of the server: `Post`s beyond it wait in their senders (bounded by the
+/// per-socket in-flight limit) instead of piling up here.
+const MAILBOX_CAPACITY: usize = 4096;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ChatMetrics {
+    pub sockets: AtomicU64,
+    pub messages_accepted: AtomicU64,
+    pub messages_refused: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub delivery_failures: AtomicU64,
+}
+
+struct Member<P> {
+    identity: Identity,
+    peer: P,
+}
+
+pub struct ChatServer<P: Peer> {
+    members: HashMap<SocketKey, Member<P>>,
+    /// `user:{user}` rooms, keyed by user name.
+    user_rooms: HashMap<Arc<str>, Vec<SocketKey>>,
+    /// The `admins` room.
+    admins: Vec<SocketKey>,
+    policy: Policy,
+    store: Recipient<Persist>,
+    metrics: Arc<ChatMetrics>,
+    /// Recipient lists reused by every fan-out, so routing allocates nothing per message.
+    scratch: (Vec<SocketKey>, Vec<SocketKey>),
+}
+
+impl<P: Peer> ChatServer<P> {
+    pub fn new(policy: Policy, store: Recipient<Persist>, metrics: Arc<ChatMetrics>) -> Self {
+        ChatServer {
+            members: HashMap::new(),
+            user_rooms: HashMap::new(),
+            admins: Vec::new(),
+            policy,
+            store,
+            metrics,
+            scratch: (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Deliver a stored message: `Received` to `user:{para}` (and `admins` when a user
+    /// wrote), `Sent` to the sender's other sockets (and the other admins when an admin
+    /// wrote). Each socket gets one copy, the sending socket none (it gets the ack).
+    fn fan_out(&mut self, from: SocketKey, sender: &Identity, message: &StoredMessage) {
+        let (mut received, mut sent) = std::mem::take(&mut self.scratch);
+        received.clear();
+        sent.clear();
+        if let Some(room) = self.user_rooms.get(message.para_usuario.as_str()) {
+            received.extend_from_slice(room);
+        }
+        if !sender.is_admin() {
+            received.extend_from_slice(&self.admins);
+        }
+        received.sort_unstable();
+        received.dedup();
+        received.retain(|k| *k != from);
+
+        if let Some(room) = self.user_rooms.get(&sender.user) {
+            sent.extend_from_slice(room);
+        }
+        if sender.is_admin() {
+            sent.extend_from_slice(&self.admins);
+        }
+        sent.sort_unstable();
+        sent.dedup();
+        sent.retain(|k| *k != from && received.binary_search(k).is_err());
+
+        self.deliver_to(DeliveryKind::Received, message, &received);
+        self.deliver_to(DeliveryKind::Sent, message, &sent);
+        self.scratch = (received, sent);
+    }
+
+    fn deliver_to(&mut self, kind: DeliveryKind, message: &StoredMessage, keys: &[SocketKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        let frame = P::encode(kind, message);
+        let mut gone = Vec::new();
+        for key in keys {
+            let Some(member) = self.members.get(key) else {
+                continue;
+            };
+            if member.peer.deliver(&frame).is_ok() {
+                self.metrics.deliveries.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.metrics
+                    .delivery_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                gone.push(*key);
+            }
+        }
+        // The protocol closes a socket that stops reading; it leaves its rooms now so no
+        // further fan-out queues anything for it.
+        for key in gone {
+            self.leave(key);
+        }
+    }
+
+    fn leave(&mut self, key: SocketKey) -> Option<Identity> {
+        let member = self.members.remove(&key)?;
+        let user = &member.identity.user;
+        if let Some(room) = self.user_rooms.get_mut(user) {
+            room.retain(|k| *k != key);
+            if room.is_empty() {
+                self.user_rooms.remove(user);
+            }
+        }
+        if member.identity.is_admin() {
+            self.admins.retain(|k| *k != key);
+        }
+        self.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
+        Some(member.identity)
+    }
+}
+
+/// The server's clock at the precision every backend stores.
+fn now_millis() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+impl<P: Peer> Actor for ChatServer<P> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+    }
+}
+
+impl<P: Peer> Handler<Connect<P>> for ChatServer<P> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect<P>, _: &mut Self::Context) {
+        let Connect {
+            key,
+            identity,
+            peer,
+        } = msg;
+        if identity.is_admin() {
+            self.policy.learn_admin(&identity.user);
+            self.admins.push(key);
+        }
+        self.user_rooms
+            .entry(identity.user.clone())
+            .or_default()
+            .push(key);
+        self.members.insert(key, Member { identity, peer });
+        self.metrics.sockets.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<P: Peer> Handler<Disconnect> for ChatServer<P> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
+        self.leave(msg.key);
+    }
+}
+
+impl<P: Peer> Handler<Post> for ChatServer<P> {
+    type Result = ResponseActFuture<Self, Result<Posted, PostError>>;
+
+    fn handle(&mut self, msg: Post, _: &mut Self::Context) -> Self::Result {
+        let Post {
+            from,
+            identity,
+            request,
+        } = msg;
+        if let Err(refusal) = self.policy.may_address(&identity, &request.para) {
+            self.metrics
+                .messages_refused
+                .fetch_add(1, Ordering::Relaxed);
+            return Box::pin(fut::ready(Err(refusal.into())));
+        }
+        let new = NewMessage {
+            de_usuario: identity.user.to_string(),
+            para_usuario: request.para,
+            mensaje: request.mensaje,
+            fecha: now_millis(),
+        };
+        let stored = self.store.send(Persist(new));
+        Box::pin(stored.into_actor(self).map(move |outcome, act, _| {
+            let message = match outcome {
+                Ok(Ok(message)) => message,
+                Ok(Err(store_error)) => {
+                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(store_error.into());
+                }
+                Err(_) => {
+                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(PostError::Busy);
+                }
+            };
+            act.metrics
+                .messages_accepted
+                .fetch_add(1, Ordering::Relaxed);
+            act.fan_out(from, &identity, &message);
+            Ok(Posted { message })
+        }))
+    }
 }

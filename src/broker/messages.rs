@@ -1,1 +1,95 @@
-//! placeholder
+//! The messages the [`ChatServer`](super::ChatServer) understands, and the [`Peer`] trait
+//! through which it reaches a connected socket without knowing its wire format.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::Message;
+
+use super::identity::Identity;
+use super::policy::PolicyError;
+use super::validation::{PostRequest, ValidationError};
+use crate::storage::{StoreError, StoredMessage};
+
+/// Identifies one connected socket inside the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketKey(u64);
+
+impl SocketKey {
+    /// A key never handed out before in this process.
+    pub fn next() -> SocketKey {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SocketKey(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Which copy of a message a peer receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryKind {
+    /// To the addressee (and, for a user's message, to the admins).
+    Received,
+    /// To the sender's other sockets and, for an admin's message, to the other admins.
+    Sent,
+}
+
+/// A connected socket as the broker sees it.
+///
+/// `encode` runs once per fan-out and `deliver` once per recipient with the shared result,
+/// so the wire format is produced once however many sockets a message reaches.
+pub trait Peer: Unpin + 'static {
+    type Frame;
+    fn encode(kind: DeliveryKind, message: &StoredMessage) -> Self::Frame;
+    /// Queue the frame without waiting; an error means the socket is gone or not reading.
+    fn deliver(&self, frame: &Self::Frame) -> Result<(), PeerGone>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerGone;
+
+/// A socket joins its rooms: `user:{user}`, and `admins` for admins.
+///
+/// Sent with `do_send`: each socket sends exactly one `Connect` and one `Disconnect`, so
+/// the number queued is bounded by the number of sessions, and neither may be dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect<P> {
+    pub key: SocketKey,
+    pub identity: Identity,
+    pub peer: P,
+}
+
+/// A socket leaves all its rooms.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub key: SocketKey,
+}
+
+/// A socket sends a private message. Answered after the message is stored and fanned out.
+#[derive(Message)]
+#[rtype(result = "Result<Posted, PostError>")]
+pub struct Post {
+    pub from: SocketKey,
+    pub identity: Identity,
+    pub request: PostRequest,
+}
+
+/// What the sender's ack carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub message: StoredMessage,
+}
+
+/// Why a message was neither delivered nor stored; `Display` is what the client is shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Forbidden(#[from] PolicyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Demasiados mensajes pendientes; espera las confirmaciones")]
+    TooManyInFlight,
+    #[error("El servidor está ocupado; inténtalo de nuevo")]
+    Busy,
+}

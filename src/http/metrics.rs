@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, web};
 use super::HttpCore;
 use super::assets::CLIENT_VERSION;
 use super::login::{LOGIN_FAILED, LOGIN_OK, LOGIN_THROTTLED};
+use crate::broker::chat_server::ChatMetrics;
 use crate::protocol::engineio::EngineMetrics;
 use crate::storage::WriterStats;
 
@@ -62,6 +63,28 @@ impl EngineSnapshot {
     }
 }
 
+/// The chat broker's figures of one scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatSnapshot {
+    pub sockets: u64,
+    pub messages_accepted: u64,
+    pub messages_refused: u64,
+    pub deliveries: u64,
+    pub delivery_failures: u64,
+}
+
+impl ChatSnapshot {
+    pub fn of(m: &ChatMetrics) -> Self {
+        ChatSnapshot {
+            sockets: m.sockets.load(Ordering::Relaxed),
+            messages_accepted: m.messages_accepted.load(Ordering::Relaxed),
+            messages_refused: m.messages_refused.load(Ordering::Relaxed),
+            deliveries: m.deliveries.load(Ordering::Relaxed),
+            delivery_failures: m.delivery_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginSnapshot {
     pub ok: u64,
@@ -78,12 +101,18 @@ async fn scrape(core: web::Data<HttpCore>) -> HttpResponse {
         .engine
         .as_ref()
         .map(|e| EngineSnapshot::of(e.metrics()));
+    let chat = core.chat_metrics.as_deref().map(ChatSnapshot::of);
     let login = LoginSnapshot {
         ok: LOGIN_OK.load(Ordering::Relaxed),
         failed: LOGIN_FAILED.load(Ordering::Relaxed),
         throttled: LOGIN_THROTTLED.load(Ordering::Relaxed),
     };
-    let mut body = render(engine.as_ref(), &core.storage.writer_stats(), &login);
+    let mut body = render(&Scrape {
+        engine,
+        chat,
+        writer: core.storage.writer_stats(),
+        login,
+    });
     for source in SOURCES.read().unwrap_or_else(|e| e.into_inner()).iter() {
         source.render(&mut body);
     }
@@ -103,12 +132,18 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// Everything one scrape reports; the parts a test server lacks are `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scrape {
+    pub engine: Option<EngineSnapshot>,
+    pub chat: Option<ChatSnapshot>,
+    pub writer: WriterStats,
+    pub login: LoginSnapshot,
+}
+
 /// The exposition text; families in a fixed order so scrapes diff cleanly.
-pub fn render(
-    engine: Option<&EngineSnapshot>,
-    writer: &WriterStats,
-    login: &LoginSnapshot,
-) -> String {
+pub fn render(scrape: &Scrape) -> String {
+    let (writer, login) = (&scrape.writer, &scrape.login);
     let mut out = String::with_capacity(4096);
     family(
         &mut out,
@@ -121,7 +156,7 @@ pub fn render(
         "mensajero_build_info{{version=\"{}\",socket_io_client=\"{CLIENT_VERSION}\"}} 1",
         env!("CARGO_PKG_VERSION")
     );
-    if let Some(e) = engine {
+    if let Some(e) = &scrape.engine {
         single(
             &mut out,
             "mensajero_engine_sessions_open",
@@ -181,6 +216,47 @@ pub fn render(
             "gauge",
             "Frames queued for clients, all sessions together.",
             e.outbound_queued,
+        );
+    }
+    if let Some(c) = &scrape.chat {
+        single(
+            &mut out,
+            "mensajero_chat_sockets",
+            "gauge",
+            "Chat sockets connected now (one per tab).",
+            c.sockets,
+        );
+        family(
+            &mut out,
+            "mensajero_chat_messages_total",
+            "counter",
+            "mensaje_privado events, by outcome at the broker.",
+        );
+        let _ = writeln!(
+            out,
+            "mensajero_chat_messages_total{{result=\"accepted\"}} {}",
+            c.messages_accepted
+        );
+        let _ = writeln!(
+            out,
+            "mensajero_chat_messages_total{{result=\"refused\"}} {}",
+            c.messages_refused
+        );
+        family(
+            &mut out,
+            "mensajero_chat_deliveries_total",
+            "counter",
+            "Copies of messages handed to sockets, by outcome.",
+        );
+        let _ = writeln!(
+            out,
+            "mensajero_chat_deliveries_total{{result=\"ok\"}} {}",
+            c.deliveries
+        );
+        let _ = writeln!(
+            out,
+            "mensajero_chat_deliveries_total{{result=\"failed\"}} {}",
+            c.delivery_failures
         );
     }
     single(
@@ -278,15 +354,23 @@ mod tests {
             store_latency_us_sum: 1_500_000,
             outage: true,
         };
-        let text = render(
-            Some(&engine),
-            &writer,
-            &LoginSnapshot {
+        let chat = ChatSnapshot {
+            sockets: 4,
+            messages_accepted: 9,
+            messages_refused: 1,
+            deliveries: 30,
+            delivery_failures: 0,
+        };
+        let text = render(&Scrape {
+            engine: Some(engine),
+            chat: Some(chat),
+            writer,
+            login: LoginSnapshot {
                 ok: 1,
                 failed: 2,
                 throttled: 3,
             },
-        );
+        });
         for line in [
             "mensajero_engine_sessions{transport=\"websocket\"} 2",
             "mensajero_engine_sessions{transport=\"polling\"} 1",
@@ -300,6 +384,9 @@ mod tests {
             "mensajero_storage_store_latency_seconds_count 20",
             "mensajero_storage_outage 1",
             "mensajero_logins_total{result=\"throttled\"} 3",
+            "mensajero_chat_sockets 4",
+            "mensajero_chat_messages_total{result=\"accepted\"} 9",
+            "mensajero_chat_deliveries_total{result=\"ok\"} 30",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -322,7 +409,7 @@ mod tests {
             }
         }
         // Without an engine (tests), storage and sign-in families remain.
-        let text = render(None, &WriterStats::default(), &LoginSnapshot::default());
+        let text = render(&Scrape::default());
         assert!(!text.contains("mensajero_engine"));
         assert!(text.contains("mensajero_messages_stored_total 0"));
     }

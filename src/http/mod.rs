@@ -26,6 +26,7 @@ use actix::Addr;
 use actix_web::web;
 
 use crate::broker::auth::TokenService;
+use crate::broker::chat_server::ChatMetrics;
 use crate::config::Settings;
 use crate::protocol::engineio::EngineServer;
 use crate::storage::Storage;
@@ -41,6 +42,7 @@ pub struct HttpState {
     pub storage: Storage,
     pub engine: EngineServer,
     pub chat: Addr<crate::broker::ChatServer<crate::desk::DeskPeer>>,
+    pub chat_metrics: Arc<ChatMetrics>,
 }
 
 /// What the handlers actually use. Cheap to clone (every field is shared).
@@ -51,6 +53,8 @@ pub struct HttpCore {
     pub storage: Storage,
     /// Source of the transport gauges of `/metrics`; absent in tests without a server.
     pub engine: Option<EngineServer>,
+    /// The broker's counters for `/metrics`; absent in tests without a broker.
+    pub chat_metrics: Option<Arc<ChatMetrics>>,
     /// Sign-in attempts; one table for every worker of a server.
     pub limiter: Arc<LoginLimiter>,
 }
@@ -63,6 +67,7 @@ impl HttpCore {
             tokens,
             storage,
             engine: None,
+            chat_metrics: None,
             limiter,
         }
     }
@@ -81,6 +86,7 @@ impl From<HttpState> for HttpCore {
             tokens: state.tokens,
             storage: state.storage,
             engine: Some(state.engine),
+            chat_metrics: Some(state.chat_metrics),
         }
     }
 }

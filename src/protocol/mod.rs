@@ -5,5 +5,6 @@
 //! receives events through [`socketio::SocketHandler`]s; it talks back through
 //! [`socketio::Socket`] handles, which are cheap to clone and safe to hold in other actors.
 
+pub mod conformance;
 pub mod engineio;
 pub mod socketio;

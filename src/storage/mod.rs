@@ -6,11 +6,31 @@
 //!
 //! CONTRACT of the public items below (used by `broker/`, `http/`, `cli.rs`, `server.rs`).
 
-use actix::Addr;
+mod connection;
+mod executor;
+mod migrations;
+mod models;
+mod queries;
+mod schema;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::config::StorageSettings;
+pub use connection::Backend;
+use connection::DbPool;
+use executor::{
+    DbError, DbExecutor, FindUser, LoadAdminNames, LoadConversation, LoadConversationUsers,
+    LoadUsers, Ping, SaveUser,
+};
+use queries::MysqlIds;
+use writer::{Abandon, Drain, MessageWriter, WriterConfig, WriterGauges};
 
 /// A message accepted by the broker, not yet stored.
 #[derive(Debug, Clone)]
@@ -81,7 +101,24 @@ pub struct Persist(pub NewMessage);
 
 /// Storage, started: executor pool and writer.
 #[derive(Clone)]
-pub struct Storage {/* implementation-defined */}
+pub struct Storage {
+    backend: Backend,
+    executor: Addr<DbExecutor>,
+    writer: Addr<MessageWriter>,
+    gauges: Arc<WriterGauges>,
+    /// Reads waiting for an executor; the SyncArbiter's own queue is unbounded.
+    reads: Arc<Semaphore>,
+    page_default: i64,
+    page_max: i64,
+    flush_timeout: Duration,
+    ready_timeout: Duration,
+}
+
+/// The desk's name as the seed clients spell it; see [`Storage::conversation_users_excluding`].
+pub const DEFAULT_DESK_NAME: &str = "admin";
+
+/// Reads allowed to wait for an executor, per executor thread.
+const READS_PER_EXECUTOR: usize = 64;
 
 /// Which page of a history: the newest `limit` rows, or those older than `before_id`.
 #[derive(Debug, Clone, Copy)]
@@ -94,16 +131,49 @@ impl Storage {
     /// Connect, run pending migrations, start the executors and the writer.
     /// Must be called inside a running actix System.
     pub fn start(settings: &StorageSettings) -> Result<Storage, StorageError> {
-        let _ = settings;
-        todo!()
+        let (backend, pool) = connection::build_pool(settings)?;
+        let mysql_ids = prepare(backend, &pool, settings)?;
+        let executors = settings.executors.max(1);
+        let executor = {
+            let pool = pool.clone();
+            SyncArbiter::start(executors, move || DbExecutor::new(pool.clone(), mysql_ids))
+        };
+        let gauges = Arc::new(WriterGauges::default());
+        let writer = MessageWriter::new(
+            executor.clone(),
+            WriterConfig::from_settings(settings),
+            Arc::clone(&gauges),
+        )
+        .launch();
+        log::info!(
+            "storage: {backend} at {} ({executors} executors, pool {})",
+            connection::redact(&settings.database_url),
+            settings.pool_size
+        );
+        Ok(Storage {
+            backend,
+            executor,
+            writer,
+            gauges,
+            reads: Arc::new(Semaphore::new(executors * READS_PER_EXECUTOR)),
+            page_default: settings.history_page_default.max(1),
+            page_max: settings.history_page_max.max(1),
+            flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
+            ready_timeout: Duration::from_millis(settings.connect_timeout_ms.max(1) * 2),
+        })
     }
     /// Run pending migrations and return (for `mensajero migrate`); no actors needed.
     pub fn migrate(settings: &StorageSettings) -> Result<Vec<String>, StorageError> {
-        let _ = settings;
-        todo!()
+        let (_, pool) = connection::build_pool(settings)?;
+        let mut conn = checkout(&pool)?;
+        migrations::run_pending(&mut conn)
     }
     pub fn writer(&self) -> actix::Recipient<Persist> {
-        todo!()
+        self.writer.clone().recipient()
+    }
+    /// The backend `DATABASE_URL` chose.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
     /// Messages from or to `user`, oldest first within the page.
     pub async fn conversation(
@@ -111,40 +181,129 @@ impl Storage {
         user: &str,
         page: Page,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let _ = (user, page);
-        todo!()
+        let limit = if page.limit <= 0 {
+            self.page_default
+        } else {
+            page.limit.min(self.page_max)
+        };
+        let page = Page {
+            before_id: page.before_id,
+            limit,
+        };
+        self.read(LoadConversation {
+            user: user.to_string(),
+            page,
+        })
+        .await
     }
     /// Non-admin users that have a conversation with the desk.
     pub async fn conversation_users(&self) -> Result<Vec<String>, StoreError> {
-        todo!()
+        self.conversation_users_excluding(DEFAULT_DESK_NAME).await
+    }
+    /// As [`Storage::conversation_users`], for a desk configured under another name:
+    /// everyone who sent or received a message, minus `usuarios` admins and `desk_name`,
+    /// sorted by name.
+    pub async fn conversation_users_excluding(
+        &self,
+        desk_name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.read(LoadConversationUsers {
+            desk_name: desk_name.to_string(),
+        })
+        .await
     }
     pub async fn find_user(&self, usuario: &str) -> Result<Option<UserRecord>, StoreError> {
-        let _ = usuario;
-        todo!()
+        self.read(FindUser(usuario.to_string())).await
     }
     pub async fn admin_names(&self) -> Result<Vec<String>, StoreError> {
-        todo!()
+        self.read(LoadAdminNames).await
     }
     /// Insert or replace a user (password already hashed).
     pub async fn upsert_user(&self, user: UserRecord) -> Result<(), StoreError> {
-        let _ = user;
-        todo!()
+        self.read(SaveUser(user)).await
     }
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        todo!()
+        self.read(LoadUsers).await
     }
     /// `/readyz`: the database answers and the writer is not in an outage.
     pub async fn ready(&self) -> bool {
-        todo!()
+        if self.gauges.outage() {
+            return false;
+        }
+        matches!(
+            tokio::time::timeout(self.ready_timeout, self.executor.send(Ping)).await,
+            Ok(Ok(Ok(())))
+        )
     }
     /// Writer gauges for `/metrics`.
     pub fn writer_stats(&self) -> WriterStats {
-        todo!()
+        self.gauges.snapshot()
     }
     /// Graceful shutdown: stop accepting, store and ack everything accepted.
     pub async fn flush_and_stop(&self) {
-        todo!()
+        let drained = tokio::time::timeout(self.flush_timeout, self.writer.send(Drain)).await;
+        if drained.is_err() {
+            let abandoned = self.writer.send(Abandon).await.unwrap_or(0);
+            log::error!(
+                "storage: shutdown timed out after {:?}; {abandoned} accepted messages were not stored and were answered with an error",
+                self.flush_timeout
+            );
+        }
     }
+
+    /// One call on an executor; the caller only learns whether it worked.
+    async fn read<M, T>(&self, message: M) -> Result<T, StoreError>
+    where
+        M: Message<Result = Result<T, DbError>> + Send + 'static,
+        T: Send + 'static,
+        DbExecutor: Handler<M>,
+    {
+        let _permit = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        match self.executor.send(message).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                log::warn!("storage: {error}");
+                Err(StoreError::Unavailable)
+            }
+            Err(_) => Err(StoreError::Unavailable),
+        }
+    }
+}
+
+fn checkout(pool: &DbPool) -> Result<r2d2::PooledConnection<connection::DbManager>, StorageError> {
+    pool.get()
+        .map_err(|e| StorageError::Database(e.to_string()))
+}
+
+/// Start-up work on one connection: migrations, then what the executors need to know.
+fn prepare(
+    backend: Backend,
+    pool: &DbPool,
+    settings: &StorageSettings,
+) -> Result<MysqlIds, StorageError> {
+    let mut conn = checkout(pool)?;
+    let applied = migrations::run_pending(&mut conn)?;
+    if !applied.is_empty() {
+        log::info!("storage: applied migrations {}", applied.join(", "));
+    }
+    let mysql_ids = if backend == Backend::Mysql {
+        let detected = queries::detect_mysql_ids(&mut conn)
+            .map_err(|e| StorageError::Database(e.to_string()))?;
+        match settings.mysql_ids.as_str() {
+            "lookup" => MysqlIds::LookupByKey,
+            _ => detected,
+        }
+    } else {
+        MysqlIds::LookupByKey
+    };
+    if backend == Backend::Mysql {
+        log::info!("storage: MySQL ids of a batch: {mysql_ids:?}");
+    }
+    Ok(mysql_ids)
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]

@@ -107,7 +107,7 @@ impl TestServer {
     }
 
     pub async fn add_user(&self, user: &str, role: Role, password: &str) {
-        let pass = accounts::hash_password(password).unwrap();
+        let pass = accounts::hash_password(password);
         self.add_user_with_hash(user, role, &pass).await;
     }
 

@@ -2,11 +2,34 @@
 //! them, heartbeats, and the session actor that outlives any one transport.
 //!
 //! CONTRACT of the public items below (used by `server.rs` and the conformance example).
+//!
+//! Layout: [`packet`] is the codec, `queue` the bounded outbound queue, `session` the
+//! per-connection actor, `polling` and `websocket` the transports, `server` the endpoint
+//! and registry, [`app`] the interface an application implements.
+
+pub mod app;
+mod error;
+pub mod packet;
+mod polling;
+mod queue;
+mod server;
+mod session;
+mod websocket;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use actix_web::{HttpRequest, web};
+use actix_web::HttpRequest;
+
+pub use app::{
+    CloseReason, EngineApp, EngineConnection, ProtocolViolation, RequestInfo, SessionCtl,
+    SessionHandle,
+};
+pub use error::EngineError;
+pub use packet::Message;
+pub use queue::{EnqueueError, WireFrame};
+pub use server::{EngineServer, new_id};
 
 /// Engine.IO settings of one server.
 #[derive(Clone)]
@@ -25,6 +48,21 @@ pub struct EngineConfig {
         Option<Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>>,
 }
 
+impl Default for EngineConfig {
+    /// The defaults of SPEC 1.3, mounted at `/socket.io/`.
+    fn default() -> Self {
+        EngineConfig {
+            path: "/socket.io/".to_string(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            outbound_queue: 1024,
+            max_sessions: 100_000,
+            allow_request: None,
+        }
+    }
+}
+
 /// A handshake refused before any session exists.
 #[derive(Debug, Clone)]
 pub struct RequestRefusal {
@@ -34,58 +72,48 @@ pub struct RequestRefusal {
 
 /// Counters for `/metrics`; all monotonic or gauges read with relaxed ordering.
 #[derive(Debug, Default)]
-pub struct EngineMetrics {/* implementation-defined atomics */}
-
-/// An Engine.IO server carrying one application (a bare echo, or Socket.IO).
-#[derive(Clone)]
-pub struct EngineServer {/* implementation-defined */}
-
-impl EngineServer {
-    /// Engine.IO carrying Socket.IO.
-    pub fn socketio(config: EngineConfig, app: super::socketio::SocketIoServer) -> Self {
-        let _ = (config, app);
-        todo!()
-    }
-    /// Mount the endpoint (GET/POST polling, WebSocket upgrade) under `config.path`.
-    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        let _ = cfg;
-        todo!()
-    }
-    pub fn metrics(&self) -> &EngineMetrics {
-        todo!()
-    }
-    /// Graceful shutdown: refuse new sessions, send DISCONNECT on every socket and CLOSE
-    /// on every session, resolve once they are gone (or `deadline` passes).
-    pub async fn shutdown(&self, deadline: Duration) {
-        let _ = deadline;
-        todo!()
-    }
+pub struct EngineMetrics {
+    pub(crate) sessions_open: AtomicU64,
+    pub(crate) sessions_websocket: AtomicU64,
+    pub(crate) sessions_polling: AtomicU64,
+    pub(crate) handshakes_total: AtomicU64,
+    pub(crate) frames_out_total: AtomicU64,
+    pub(crate) frames_in_total: AtomicU64,
+    pub(crate) slow_consumer_closes: AtomicU64,
+    pub(crate) outbound_queued: AtomicU64,
 }
 
-// Accessors read by `/metrics` (src/http/metrics.rs); stubs until the protocol lands.
 impl EngineMetrics {
+    /// Sessions open now (gauge).
     pub fn sessions_open(&self) -> u64 {
-        todo!()
+        self.sessions_open.load(Ordering::Relaxed)
     }
+    /// Open sessions whose transport is a WebSocket (gauge).
     pub fn sessions_websocket(&self) -> u64 {
-        todo!()
+        self.sessions_websocket.load(Ordering::Relaxed)
     }
+    /// Open sessions on long-polling (gauge).
     pub fn sessions_polling(&self) -> u64 {
-        todo!()
+        self.sessions_polling.load(Ordering::Relaxed)
     }
+    /// Sessions ever opened.
     pub fn handshakes_total(&self) -> u64 {
-        todo!()
+        self.handshakes_total.load(Ordering::Relaxed)
     }
+    /// Engine.IO packets written to clients (a binary attachment counts as one).
     pub fn frames_out_total(&self) -> u64 {
-        todo!()
+        self.frames_out_total.load(Ordering::Relaxed)
     }
+    /// Engine.IO packets received from clients.
     pub fn frames_in_total(&self) -> u64 {
-        todo!()
+        self.frames_in_total.load(Ordering::Relaxed)
     }
+    /// Sessions closed because their outbound queue filled up.
     pub fn slow_consumer_closes(&self) -> u64 {
-        todo!()
+        self.slow_consumer_closes.load(Ordering::Relaxed)
     }
+    /// Frames waiting in outbound queues now, over all sessions (gauge, approximate).
     pub fn outbound_queued(&self) -> u64 {
-        todo!()
+        self.outbound_queued.load(Ordering::Relaxed)
     }
 }

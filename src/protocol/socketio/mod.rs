@@ -1,17 +1,28 @@
 //! Socket.IO v5 over Engine.IO: packet codec, namespaces, per-session socket state.
 //!
 //! CONTRACT of the public items below (used by `desk/`, `server.rs` and the example).
+//!
+//! Layout: `packet` is the codec, `connection` the per-session state inside the Engine.IO
+//! session actor, `namespace` and `socket` what applications implement and hold.
 
+mod connection;
 mod namespace;
+pub mod packet;
 mod socket;
 
+pub use connection::{SioCommand, SioConnection};
 pub use namespace::{ConnectRefusal, DisconnectReason, Handshake, Namespace, SocketHandler};
 pub use socket::{AckSender, SendError, Socket};
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
+
+use crate::protocol::engineio::{EngineApp, RequestInfo, SessionHandle, WireFrame};
+use packet::PacketKind;
 
 /// Event arguments: JSON values, plus binary attachments referenced from them by
 /// `{"_placeholder":true,"num":N}` (kept as placeholders, in order).
@@ -31,41 +42,98 @@ impl Payload {
 }
 
 /// An encoded packet ready for any transport; cloning shares the bytes.
+///
+/// It holds the complete Engine.IO text (`4` + Socket.IO packet) and any attachments,
+/// so queueing it for a WebSocket is a reference-count increment.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    /* implementation-defined, Arc-backed */
-    _inner: Arc<()>,
+    wire: WireFrame,
 }
 
 impl Frame {
     /// Encode EVENT `[event, ...args]` for `namespace` once.
     pub fn event(namespace: &str, event: &str, args: &[Value]) -> Frame {
-        let _ = (namespace, event, args);
-        todo!()
+        let mut text = packet::header(PacketKind::Event, namespace, 0, None);
+        packet::write_array(&mut text, Some(event), args);
+        Frame {
+            wire: WireFrame::Text(text.into()),
+        }
     }
+
+    /// Encode an event with binary attachments (BINARY_EVENT when there are any).
+    pub fn event_payload(namespace: &str, event: &str, payload: &Payload) -> Frame {
+        Frame {
+            wire: connection::encode(PacketKind::Event, namespace, None, Some(event), payload),
+        }
+    }
+
+    /// Encode the answer to ack `id` (BINARY_ACK when there are attachments).
+    pub fn ack(namespace: &str, id: u64, payload: &Payload) -> Frame {
+        Frame {
+            wire: connection::encode(PacketKind::Ack, namespace, Some(id), None, payload),
+        }
+    }
+
+    /// The frame as the engine sends it.
+    pub fn wire(&self) -> &WireFrame {
+        &self.wire
+    }
+}
+
+/// What every session of one Socket.IO server shares.
+pub(crate) struct SioShared {
+    pub(crate) namespaces: HashMap<String, Arc<dyn Namespace>>,
+    pub(crate) connect_timeout: Duration,
 }
 
 /// The Socket.IO server: a set of namespaces, plugged into an Engine.IO server.
-pub struct SocketIoServer {/* implementation-defined */}
+pub struct SocketIoServer {
+    shared: Arc<SioShared>,
+}
 
 impl SocketIoServer {
     pub fn builder() -> SocketIoBuilder {
-        todo!()
+        SocketIoBuilder {
+            namespaces: HashMap::new(),
+            connect_timeout: Duration::from_millis(45_000),
+        }
     }
 }
 
-pub struct SocketIoBuilder {/* implementation-defined */}
+impl EngineApp for SocketIoServer {
+    type Connection = SioConnection;
+
+    fn open(&self, session: SessionHandle<SioConnection>, request: &RequestInfo) -> SioConnection {
+        let handshake = Handshake {
+            headers: request.headers.clone(),
+            query: request.query.clone(),
+            remote_addr: request.remote_addr,
+            auth: None,
+        };
+        SioConnection::new(self.shared.clone(), session, handshake)
+    }
+}
+
+pub struct SocketIoBuilder {
+    namespaces: HashMap<String, Arc<dyn Namespace>>,
+    connect_timeout: Duration,
+}
 
 impl SocketIoBuilder {
-    pub fn namespace(self, name: &str, namespace: Arc<dyn Namespace>) -> Self {
-        let _ = (name, namespace);
-        todo!()
+    pub fn namespace(mut self, name: &str, namespace: Arc<dyn Namespace>) -> Self {
+        self.namespaces.insert(name.to_string(), namespace);
+        self
     }
-    pub fn connect_timeout(self, timeout: std::time::Duration) -> Self {
-        let _ = timeout;
-        todo!()
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
     pub fn build(self) -> SocketIoServer {
-        todo!()
+        SocketIoServer {
+            shared: Arc::new(SioShared {
+                namespaces: self.namespaces,
+                connect_timeout: self.connect_timeout,
+            }),
+        }
     }
 }

@@ -1,0 +1,379 @@
+//! The `support` scenario: users write to the desk, admins receive everything.
+//!
+//! A message counts as complete when every admin holds a copy (duplicates, which the seed
+//! sends to an admin that is both addressee and in `admins`, count as deliveries only).
+//! Flow control is by completion, not by ack, so servers without acks measure the same way.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{self, Incoming};
+use crate::procstat;
+
+/// Messages of one user that may be incomplete at once in fixed-rate mode.
+const RING: usize = 4096;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SupportArgs {
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    #[arg(long, default_value_t = 5)]
+    pub admins: usize,
+    /// Total user messages per second; 0 = as fast as `--in-flight` allows.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Incomplete messages allowed per user when `--rate 0`.
+    #[arg(long, default_value_t = 16)]
+    pub in_flight: usize,
+    /// Seconds measured (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+    /// Seconds to wait for stragglers after sending stops.
+    #[arg(long, default_value_t = 5)]
+    pub drain: u64,
+    /// What users address (the desk name).
+    #[arg(long, default_value = "admin")]
+    pub desk: String,
+    /// Ask for acks (mensajero answers them; the seed ignores them).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ack: bool,
+    /// Message text length in bytes (at least the 24 the generator needs).
+    #[arg(long, default_value_t = 48)]
+    pub size: usize,
+}
+
+struct Shared {
+    args: SupportArgs,
+    start: Instant,
+    window: (Instant, Instant),
+    admins: usize,
+    /// Per user: how many admins hold each in-flight message (indexed by seq % RING).
+    copies: Vec<Box<[AtomicU8]>>,
+    permits: Vec<Semaphore>,
+    sent: AtomicU64,
+    completed: AtomicU64,
+    completed_in_window: AtomicU64,
+    deliveries_in_window: AtomicU64,
+    acks: AtomicU64,
+    acks_in_window: AtomicU64,
+    errors: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl Shared {
+    fn in_window(&self, now: Instant) -> bool {
+        now >= self.window.0 && now < self.window.1
+    }
+}
+
+#[derive(Deserialize)]
+struct Delivered<'a>(&'a str, #[serde(borrow)] Body<'a>);
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    mensaje: std::borrow::Cow<'a, str>,
+}
+
+pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
+    let url = client::ws_url(&args.url);
+    let admin_names: Vec<String> = (0..s.admins)
+        .map(|i| {
+            if i == 0 {
+                s.desk.clone()
+            } else {
+                format!("{}{}", s.desk, i + 1)
+            }
+        })
+        .collect();
+    let mut admin_ws = Vec::new();
+    for name in &admin_names {
+        let cookie = format!(
+            "{}={}",
+            args.cookie,
+            client::token(&args.secret, name, "admin")
+        );
+        admin_ws.push(client::connect(&url, &cookie).await?);
+    }
+    let mut user_ws = Vec::new();
+    let handshake_start = Instant::now();
+    for i in 0..s.users {
+        let cookie = format!(
+            "{}={}",
+            args.cookie,
+            client::token(&args.secret, &format!("u{i}"), "user")
+        );
+        user_ws.push(client::connect(&url, &cookie).await?);
+    }
+    let handshake_secs = handshake_start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    let window = (
+        start + Duration::from_secs(s.warmup),
+        start + Duration::from_secs(s.warmup + s.duration),
+    );
+    let initial_permits = if s.rate == 0 { s.in_flight } else { RING };
+    let shared = Arc::new(Shared {
+        args: s.clone(),
+        start,
+        window,
+        admins: s.admins,
+        copies: (0..s.users)
+            .map(|_| (0..RING).map(|_| AtomicU8::new(0)).collect())
+            .collect(),
+        permits: (0..s.users)
+            .map(|_| Semaphore::new(initial_permits))
+            .collect(),
+        sent: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        completed_in_window: AtomicU64::new(0),
+        deliveries_in_window: AtomicU64::new(0),
+        acks: AtomicU64::new(0),
+        acks_in_window: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        throttled: AtomicU64::new(0),
+    });
+
+    let stop_at = window.1;
+    let deadline = stop_at + Duration::from_secs(s.drain);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin_tasks: Vec<_> = admin_ws
+        .into_iter()
+        .map(|ws| tokio::spawn(admin_loop(ws, shared.clone(), stopped.clone())))
+        .collect();
+    let user_tasks: Vec<_> = user_ws
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| tokio::spawn(user_loop(i, ws, shared.clone(), stop_at, deadline)))
+        .collect();
+
+    tokio::time::sleep_until(window.0.into()).await;
+    let server_before = args.server_pid.and_then(procstat::cpu);
+    let db_before = args.db_pid.and_then(procstat::cpu);
+    tokio::time::sleep_until(window.1.into()).await;
+    let server_after = args.server_pid.and_then(procstat::cpu);
+    let db_after = args.db_pid.and_then(procstat::cpu);
+    let memory_at_end = args.server_pid.and_then(procstat::memory_kib);
+
+    // Drain: stop when everything sent is complete, or at the deadline.
+    while Instant::now() < deadline && shared.completed.load(Relaxed) < shared.sent.load(Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in &user_tasks {
+        t.abort();
+    }
+    let _ = stop.send(true);
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for t in admin_tasks {
+        if let Ok(h) = t.await {
+            latency.add(h).ok();
+        }
+    }
+    Ok(summary(
+        args,
+        s,
+        &shared,
+        &latency,
+        handshake_secs,
+        (server_before, server_after),
+        (db_before, db_after),
+        memory_at_end,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    args: &crate::Args,
+    s: &SupportArgs,
+    shared: &Shared,
+    latency: &Histogram<u64>,
+    handshake_secs: f64,
+    server_cpu: (Option<procstat::Sample>, Option<procstat::Sample>),
+    db_cpu: (Option<procstat::Sample>, Option<procstat::Sample>),
+    memory: Option<(u64, u64)>,
+) -> Value {
+    let secs = s.duration as f64;
+    let msgs = shared.completed_in_window.load(Relaxed) as f64;
+    let share = |pair: (Option<procstat::Sample>, Option<procstat::Sample>)| match pair {
+        (Some(a), Some(b)) => Some(procstat::core_share(a, b)),
+        _ => None,
+    };
+    let server_share = share(server_cpu);
+    let db_share = share(db_cpu);
+    let per_msg_us = |share: Option<f64>| {
+        share.map(|c| {
+            if msgs > 0.0 {
+                c * secs * 1e6 / msgs
+            } else {
+                0.0
+            }
+        })
+    };
+    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+    let sent = shared.sent.load(Relaxed);
+    let completed = shared.completed.load(Relaxed);
+    json!({
+        "scenario": "support",
+        "url": args.url,
+        "users": s.users,
+        "admins": s.admins,
+        "rate_target": s.rate,
+        "in_flight": if s.rate == 0 { s.in_flight } else { RING },
+        "duration_s": s.duration,
+        "msgs_per_s": msgs / secs,
+        "deliveries_per_s": shared.deliveries_in_window.load(Relaxed) as f64 / secs,
+        "acks_per_s": shared.acks_in_window.load(Relaxed) as f64 / secs,
+        "latency_ms": {
+            "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "p999": ms(0.999),
+            "max": latency.max() as f64 / 1000.0, "samples": latency.len(),
+        },
+        "sent": sent,
+        "completed": completed,
+        "lost": sent.saturating_sub(completed),
+        "acks": shared.acks.load(Relaxed),
+        "error_acks": shared.errors.load(Relaxed),
+        "throttled": shared.throttled.load(Relaxed),
+        "server_cpu_cores": server_share,
+        "server_cpu_us_per_msg": per_msg_us(server_share),
+        "db_cpu_cores": db_share,
+        "db_cpu_us_per_msg": per_msg_us(db_share),
+        "server_rss_kib": memory.map(|m| m.0),
+        "server_peak_rss_kib": memory.map(|m| m.1),
+        "connect_secs": handshake_secs,
+    })
+}
+
+async fn user_loop(
+    index: usize,
+    ws: client::Ws,
+    shared: Arc<Shared>,
+    stop_at: Instant,
+    deadline: Instant,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let s = &shared.args;
+    let padding = "x".repeat(s.size.saturating_sub(24));
+    let mut seq: u64 = 0;
+    let mut ticker = (s.rate > 0).then(|| {
+        let per_user = (s.rate as f64 / s.users as f64).max(0.001);
+        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / per_user));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
+    let permits = &shared.permits[index];
+    loop {
+        let may_send = Instant::now() < stop_at;
+        tokio::select! {
+            biased;
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => match client::classify(&text) {
+                    Incoming::Ping => { let _ = sink.send(Message::text("3")).await; }
+                    Incoming::Ack => {
+                        shared.acks.fetch_add(1, Relaxed);
+                        if shared.in_window(Instant::now()) { shared.acks_in_window.fetch_add(1, Relaxed); }
+                        if text.contains("\"ok\":false") { shared.errors.fetch_add(1, Relaxed); }
+                    }
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = async {
+                match ticker.as_mut() {
+                    Some(t) => { t.tick().await; }
+                    None => { permits.acquire().await.expect("open semaphore").forget(); }
+                }
+            }, if may_send => {
+                if ticker.is_some() {
+                    match permits.try_acquire() {
+                        Ok(p) => p.forget(),
+                        Err(_) => { shared.throttled.fetch_add(1, Relaxed); continue; }
+                    }
+                }
+                let micros = shared.start.elapsed().as_micros() as u64;
+                let text = format!("{index}:{seq}:{micros}:{padding}");
+                let packet = client::event_packet(s.ack.then_some(seq), "mensaje_privado", &json!({"para": s.desk, "mensaje": text}));
+                seq += 1;
+                shared.sent.fetch_add(1, Relaxed);
+                if sink.send(packet).await.is_err() { return; }
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => return,
+        }
+    }
+}
+
+async fn admin_loop(
+    ws: client::Ws,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Histogram<u64> {
+    let (mut sink, mut stream) = ws.split();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut last_seen: Vec<i64> = vec![-1; shared.args.users];
+    loop {
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            _ = stop.changed() => None,
+        };
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+            _ => return latency,
+        };
+        match client::classify(&text) {
+            Incoming::Ping => {
+                let _ = sink.send(Message::text("3")).await;
+            }
+            Incoming::Event(body) => {
+                let Ok(Delivered(event, payload)) = serde_json::from_str::<Delivered>(body) else {
+                    continue;
+                };
+                if event != "mensaje_recibido" {
+                    continue;
+                }
+                let now = Instant::now();
+                let in_window = shared.in_window(now);
+                if in_window {
+                    shared.deliveries_in_window.fetch_add(1, Relaxed);
+                }
+                let mut parts = payload.mensaje.splitn(4, ':');
+                let (Some(u), Some(q), Some(t)) = (parts.next(), parts.next(), parts.next()) else {
+                    continue;
+                };
+                let (Ok(user), Ok(seq), Ok(sent_us)) =
+                    (u.parse::<usize>(), q.parse::<i64>(), t.parse::<u64>())
+                else {
+                    continue;
+                };
+                if user >= last_seen.len() || seq <= last_seen[user] {
+                    continue; // a duplicate copy
+                }
+                last_seen[user] = seq;
+                if in_window {
+                    let now_us = now.duration_since(shared.start).as_micros() as u64;
+                    latency.saturating_record(now_us.saturating_sub(sent_us).max(1));
+                }
+                let slot = &shared.copies[user][seq as usize % RING];
+                if slot.fetch_add(1, Relaxed) + 1 == shared.admins as u8 {
+                    slot.store(0, Relaxed);
+                    shared.completed.fetch_add(1, Relaxed);
+                    if in_window {
+                        shared.completed_in_window.fetch_add(1, Relaxed);
+                    }
+                    shared.permits[user].add_permits(1);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The seed's event names and the JSON shapes the desk sends.
+//!
+//! `mensaje_recibido` keeps the seed's `{de, mensaje}` and adds `para`, `id` and `fecha`;
+//! `mensaje_enviado` is additive (copies for the sender's other tabs and the other admins);
+//! `mensaje_error` tells a client that sent without an ack callback why a message was
+//! refused.
+
+use serde_json::{Value, json};
+
+use crate::broker::{DeliveryKind, PostError, Posted};
+use crate::storage::{StoredMessage, format_fecha};
+
+pub const SEND: &str = "mensaje_privado";
+pub const RECEIVED: &str = "mensaje_recibido";
+pub const SENT: &str = "mensaje_enviado";
+pub const REFUSED: &str = "mensaje_error";
+
+pub fn delivery_event(kind: DeliveryKind) -> &'static str {
+    match kind {
+        DeliveryKind::Received => RECEIVED,
+        DeliveryKind::Sent => SENT,
+    }
+}
+
+pub fn message_body(message: &StoredMessage) -> Value {
+    json!({
+        "de": message.de_usuario,
+        "mensaje": message.mensaje,
+        "para": message.para_usuario,
+        "id": message.id,
+        "fecha": format_fecha(&message.fecha),
+    })
+}
+
+pub fn ack_body(outcome: &Result<Posted, PostError>) -> Value {
+    match outcome {
+        Ok(posted) => json!({
+            "ok": true,
+            "id": posted.message.id,
+            "fecha": format_fecha(&posted.message.fecha),
+        }),
+        Err(error) => json!({ "ok": false, "error": error.to_string() }),
+    }
+}

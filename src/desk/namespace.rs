@@ -1,0 +1,176 @@
+//! The desk's Socket.IO namespace: authentication at CONNECT, one handler per socket.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::http::header;
+
+use super::DeskChatServer;
+use super::events::{self, ack_body};
+use super::peer::DeskPeer;
+use crate::broker::auth::{TokenService, unix_now};
+use crate::broker::validation::parse_post;
+use crate::broker::{Connect, Disconnect, Identity, Post, PostError, SocketKey};
+use crate::config::ChatSettings;
+use crate::protocol::socketio::{
+    AckSender, ConnectRefusal, DisconnectReason, Handshake, Namespace, Payload, Socket,
+    SocketHandler,
+};
+
+pub struct DeskNamespace {
+    tokens: Arc<TokenService>,
+    chat: Addr<DeskChatServer>,
+    limits: Arc<ChatSettings>,
+}
+
+impl DeskNamespace {
+    pub fn new(
+        tokens: Arc<TokenService>,
+        chat: Addr<DeskChatServer>,
+        limits: ChatSettings,
+    ) -> Self {
+        DeskNamespace {
+            tokens,
+            chat,
+            limits: Arc::new(limits),
+        }
+    }
+}
+
+/// All `Cookie` headers of the request as one string (HTTP/2 may split them).
+fn cookie_header(handshake: &Handshake) -> Option<String> {
+    let mut values = handshake
+        .headers
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok());
+    let first = values.next()?.to_string();
+    Some(values.fold(first, |all, more| all + "; " + more))
+}
+
+impl Namespace for DeskNamespace {
+    fn connect(
+        &self,
+        socket: Socket,
+        handshake: &Handshake,
+    ) -> Result<Box<dyn SocketHandler>, ConnectRefusal> {
+        let identity = self
+            .tokens
+            .authenticate(cookie_header(handshake).as_deref())
+            .map_err(|refusal| {
+                log::info!(
+                    "connection refused from {:?}: {refusal}",
+                    handshake.remote_addr
+                );
+                ConnectRefusal {
+                    message: refusal.to_string(),
+                }
+            })?;
+        let lifetime = Duration::from_secs(identity.expires_at.saturating_sub(unix_now()));
+        socket.disconnect_at(Instant::now() + lifetime);
+        log::info!(
+            "connect user={} rol={} socket={}",
+            identity.user,
+            identity.role.as_str(),
+            socket.id()
+        );
+
+        let key = SocketKey::next();
+        self.chat.do_send(Connect {
+            key,
+            identity: identity.clone(),
+            peer: DeskPeer::new(socket.clone()),
+        });
+        Ok(Box::new(DeskSocket {
+            key,
+            identity,
+            socket,
+            chat: self.chat.clone(),
+            limits: self.limits.clone(),
+            in_flight: Rc::new(Cell::new(0)),
+        }))
+    }
+}
+
+/// One signed-in socket.
+struct DeskSocket {
+    key: SocketKey,
+    identity: Identity,
+    socket: Socket,
+    chat: Addr<DeskChatServer>,
+    limits: Arc<ChatSettings>,
+    /// Messages sent and not yet answered; bounded by `chat.max_in_flight_per_socket`.
+    in_flight: Rc<Cell<usize>>,
+}
+
+impl DeskSocket {
+    fn post(&mut self, payload: Payload, ack: Option<AckSender>) {
+        let request = match parse_post(payload.args.first(), &self.limits) {
+            Ok(request) => request,
+            Err(invalid) => return self.answer(ack, Err(invalid.into())),
+        };
+        if self.in_flight.get() >= self.limits.max_in_flight_per_socket {
+            return self.answer(ack, Err(PostError::TooManyInFlight));
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+        let post = Post {
+            from: self.key,
+            identity: self.identity.clone(),
+            request,
+        };
+        let chat = self.chat.clone();
+        let in_flight = self.in_flight.clone();
+        let socket = self.socket.clone();
+        let user = self.identity.user.clone();
+        actix::spawn(async move {
+            let outcome = chat.send(post).await.unwrap_or(Err(PostError::Busy));
+            in_flight.set(in_flight.get() - 1);
+            reply(&socket, &user, ack, outcome);
+        });
+    }
+
+    fn answer(&self, ack: Option<AckSender>, outcome: Result<crate::broker::Posted, PostError>) {
+        reply(&self.socket, &self.identity.user, ack, outcome);
+    }
+}
+
+/// Ack the sender, or tell it with `mensaje_error` when it asked for no ack.
+fn reply(
+    socket: &Socket,
+    user: &str,
+    ack: Option<AckSender>,
+    outcome: Result<crate::broker::Posted, PostError>,
+) {
+    if let Err(refusal) = &outcome {
+        log::info!("message from {user} refused: {refusal}");
+    }
+    let body = ack_body(&outcome);
+    let sent = match ack {
+        Some(ack) => ack.send(Payload::json(vec![body])),
+        None if outcome.is_err() => socket.emit(events::REFUSED, Payload::json(vec![body])),
+        None => Ok(()),
+    };
+    if let Err(gone) = sent {
+        log::debug!("reply to {user} not sent: {gone}");
+    }
+}
+
+impl SocketHandler for DeskSocket {
+    fn on_event(&mut self, event: &str, payload: Payload, ack: Option<AckSender>) {
+        match event {
+            events::SEND => self.post(payload, ack),
+            other => log::debug!("ignored event {other:?} from {}", self.identity.user),
+        }
+    }
+
+    fn on_disconnect(&mut self, reason: DisconnectReason) {
+        log::info!(
+            "disconnect user={} socket={} reason={reason:?}",
+            self.identity.user,
+            self.socket.id()
+        );
+        self.chat.do_send(Disconnect { key: self.key });
+    }
+}

@@ -1,0 +1,98 @@
+//! The HTTP long-polling transport: the handshake GET, the data GET that waits for
+//! something to send, and the POST that carries the client's packets.
+
+use actix_web::{HttpRequest, HttpResponse, http::Method, web};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+
+use super::app::CloseReason;
+use super::error::EngineError;
+use super::packet::Inbound;
+use super::server::{EngineServer, TransportKind};
+use super::session::TransportMsg;
+
+const TEXT: &str = "text/plain; charset=UTF-8";
+
+pub(crate) async fn handle(
+    server: &EngineServer,
+    req: HttpRequest,
+    body: web::Payload,
+    sid: Option<&str>,
+) -> Result<HttpResponse, EngineError> {
+    let Some(sid) = sid else {
+        if req.method() != Method::GET {
+            return Err(EngineError::BadHandshakeMethod);
+        }
+        server.check_handshake(&req)?;
+        let opened = server.open_session(&req, TransportKind::Polling, None);
+        return Ok(HttpResponse::Ok().content_type(TEXT).body(opened.handshake));
+    };
+    let (session, _queue) = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+    match *req.method() {
+        Method::GET => {
+            let (reply, answer) = oneshot::channel();
+            match session.send(TransportMsg::Poll(reply)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => return Err(EngineError::UnknownSid),
+            }
+            // Dropping this future (client gone) drops `answer`, which the session sees.
+            match answer.await {
+                Ok(Ok(body)) => Ok(HttpResponse::Ok().content_type(TEXT).body(body)),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(EngineError::UnknownSid),
+            }
+        }
+        Method::POST => {
+            let max = server.shared.config.max_payload;
+            let body = match read_body(&req, body, max).await {
+                Ok(body) => body,
+                Err(error) => {
+                    if error == EngineError::PayloadTooLarge {
+                        log::info!("engine.io session {sid}: POST over maxPayload ({max} bytes)");
+                        session.do_send(TransportMsg::TransportGone(CloseReason::ParseError));
+                    }
+                    return Err(error);
+                }
+            };
+            let packets = match Inbound::decode_payload(body.freeze()) {
+                Ok(packets) => packets,
+                Err(error) => {
+                    session.do_send(TransportMsg::Malformed(error));
+                    return Err(EngineError::BadRequest);
+                }
+            };
+            match session.send(TransportMsg::Packets(packets)).await {
+                Ok(Ok(())) => Ok(HttpResponse::Ok().content_type("text/html").body("ok")),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(EngineError::UnknownSid),
+            }
+        }
+        _ => Err(EngineError::BadRequest),
+    }
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut body: web::Payload,
+    max: usize,
+) -> Result<BytesMut, EngineError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > max) {
+        return Err(EngineError::PayloadTooLarge);
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(max));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| EngineError::BadRequest)?;
+        if buf.len() + chunk.len() > max {
+            return Err(EngineError::PayloadTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}

@@ -1,0 +1,243 @@
+//! The bounded outbound queue of one session, and the frames it carries.
+//!
+//! Producers are anywhere (handlers, other actors, fan-outs on other threads) and must
+//! never block, so pushing is synchronous and fails when the queue is full; the consumer
+//! is whichever transport is current (a pending polling GET, or the WebSocket writer
+//! task), which is why the queue is shared state rather than a channel with one owner:
+//! during an upgrade the consumer changes hands without a frame being lost or reordered.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use tokio::sync::Notify;
+
+use super::EngineMetrics;
+
+/// One unit of outbound traffic, already encoded for the wire. Cloning shares the bytes.
+#[derive(Debug, Clone)]
+pub enum WireFrame {
+    /// A complete text Engine.IO packet, type digit included (`4hello`, `2`).
+    Text(ByteString),
+    /// A binary MESSAGE.
+    Binary(Bytes),
+    /// Messages that must reach the client back to back (a Socket.IO packet with its
+    /// binary attachments). Counts as one frame against the queue bound.
+    Group(Arc<[WireFrame]>),
+}
+
+impl WireFrame {
+    /// A text MESSAGE: `4` followed by `data`.
+    pub fn message(data: &str) -> WireFrame {
+        let mut text = String::with_capacity(data.len() + 1);
+        text.push('4');
+        text.push_str(data);
+        WireFrame::Text(text.into())
+    }
+
+    /// Engine.IO messages in this frame (what `frames_out_total` counts).
+    pub fn message_count(&self) -> u64 {
+        match self {
+            WireFrame::Group(parts) => parts.iter().map(WireFrame::message_count).sum(),
+            _ => 1,
+        }
+    }
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueError {
+    /// The client does not read; the session is being closed as a slow consumer.
+    #[error("outbound queue is full")]
+    Full,
+    #[error("session is closed")]
+    Closed,
+}
+
+/// What a push found, so that exactly one producer reports an overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    /// This push found the queue full first: the caller must close the session.
+    Overflowed,
+}
+
+pub(crate) struct OutboundQueue {
+    state: Mutex<QueueState>,
+    /// Wakes the one consumer (`notify_one` keeps a permit, so no wake-up is lost).
+    ready: Notify,
+    /// Wakes every task that watches for the end (`closed`/`discarded` flags).
+    ended: Notify,
+    capacity: usize,
+    metrics: Arc<EngineMetrics>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    frames: VecDeque<WireFrame>,
+    closed: bool,
+    /// Closed and nobody should try to deliver what is left (the client is gone or stuck).
+    discarded: bool,
+    overflowed: bool,
+    /// Set to release a waiting consumer that has nothing to take (a polling GET that must
+    /// end with a NOOP during the upgrade).
+    woken: bool,
+}
+
+impl OutboundQueue {
+    pub(crate) fn new(capacity: usize, metrics: Arc<EngineMetrics>) -> Arc<Self> {
+        Arc::new(OutboundQueue {
+            state: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            ended: Notify::new(),
+            capacity,
+            metrics,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // A panic while holding this lock cannot leave the deque inconsistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues an application frame, refusing it when the bound is reached.
+    pub(crate) fn push(&self, frame: WireFrame) -> Result<Pushed, EnqueueError> {
+        let mut state = self.lock();
+        if state.overflowed {
+            return Err(EnqueueError::Full);
+        }
+        if state.closed {
+            return Err(EnqueueError::Closed);
+        }
+        if state.frames.len() >= self.capacity {
+            state.overflowed = true;
+            return Ok(Pushed::Overflowed);
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.metrics.outbound_queued.fetch_add(1, Ordering::Relaxed);
+        self.ready.notify_one();
+        Ok(Pushed::Queued)
+    }
+
+    /// Queues a packet of the engine itself (PING, NOOP, CLOSE). These are few per
+    /// session and must not be lost to a full queue, so the bound does not apply.
+    pub(crate) fn push_control(&self, frame: WireFrame) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.metrics.outbound_queued.fetch_add(1, Ordering::Relaxed);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Refuses further pushes; the consumer still drains what is queued.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+        self.ended.notify_waiters();
+    }
+
+    pub(crate) fn wake_consumer(&self) {
+        self.lock().woken = true;
+        self.ready.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Drops everything queued (the session is gone and nobody will read it).
+    pub(crate) fn discard(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.discarded = true;
+        let dropped = state.frames.len() as u64;
+        state.frames = VecDeque::new();
+        drop(state);
+        self.metrics
+            .outbound_queued
+            .fetch_sub(dropped, Ordering::Relaxed);
+        self.ready.notify_one();
+        self.ended.notify_waiters();
+    }
+
+    /// Resolves once the queue is closed (gracefully or not).
+    pub(crate) async fn closed(&self) {
+        self.wait_ended(|state| state.closed).await
+    }
+
+    /// Resolves once the queue is discarded: stop delivering, the session is gone.
+    pub(crate) async fn discarded(&self) {
+        self.wait_ended(|state| state.discarded).await
+    }
+
+    async fn wait_ended(&self, done: impl Fn(&QueueState) -> bool) {
+        loop {
+            let notified = self.ended.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close between the check and the await
+            // still wakes us (`notify_waiters` stores no permit).
+            notified.as_mut().enable();
+            if done(&self.lock()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes one frame, waiting for it; `None` once the queue is closed and empty.
+    pub(crate) async fn next(&self) -> Option<WireFrame> {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(frame) = state.frames.pop_front() {
+                    if state.frames.is_empty() && state.frames.capacity() > 64 {
+                        // A burst should not pin its buffer for the life of the connection.
+                        state.frames.shrink_to(8);
+                    }
+                    drop(state);
+                    self.metrics.outbound_queued.fetch_sub(1, Ordering::Relaxed);
+                    return Some(frame);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Waits until there is something to take, the queue closed, or a consumer wake-up.
+    pub(crate) async fn ready(&self) {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.frames.is_empty() || state.closed || state.woken {
+                    state.woken = false;
+                    return;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Takes everything queued now.
+    pub(crate) fn drain(&self) -> VecDeque<WireFrame> {
+        let mut state = self.lock();
+        state.woken = false;
+        let frames = std::mem::take(&mut state.frames);
+        drop(state);
+        self.metrics
+            .outbound_queued
+            .fetch_sub(frames.len() as u64, Ordering::Relaxed);
+        frames
+    }
+}

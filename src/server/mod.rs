@@ -1,0 +1,196 @@
+//! Wiring: starts storage, the broker, the protocol and HTTP, and stops them in order.
+//!
+//! Start-up order follows dependencies (storage before the broker that writes to it, the
+//! broker before the sockets that join it). Shutdown runs the other way round, so that
+//! every message accepted before the signal is stored and acked before sessions close.
+
+mod origin;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Arbiter};
+use actix_web::{App, HttpServer, http::StatusCode};
+
+pub use origin::OriginPolicy;
+
+use crate::broker::ChatServer;
+use crate::broker::auth::{TokenService, TokenSetupError};
+use crate::broker::chat_server::ChatMetrics;
+use crate::broker::policy::Policy;
+use crate::config::Settings;
+use crate::desk::DeskNamespace;
+use crate::http::{self, HttpState};
+use crate::protocol::engineio::{EngineConfig, EngineServer, RequestRefusal};
+use crate::protocol::socketio::SocketIoServer;
+use crate::storage::{Storage, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("JWT_SECRET is not set (use --demo for a throwaway secret)")]
+    MissingSecret,
+    #[error(transparent)]
+    Token(#[from] TokenSetupError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("demo accounts: {0}")]
+    Demo(String),
+}
+
+/// Run the broker until SIGINT or SIGTERM, then shut down gracefully.
+pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
+    if settings.jwt_secret.is_empty() {
+        if !settings.demo {
+            return Err(ServeError::MissingSecret);
+        }
+        settings.jwt_secret = random_secret();
+        log::warn!("demo mode: JWT_SECRET not set, using a random secret for this run");
+    }
+    let settings = Arc::new(settings);
+    let tokens = Arc::new(TokenService::new(&settings.jwt_secret, &settings.auth)?);
+
+    let storage = Storage::start(&settings.storage)?;
+    if settings.demo {
+        print_demo_accounts(&storage).await?;
+    }
+    let admins = storage.admin_names().await.unwrap_or_else(|e| {
+        log::warn!(
+            "could not load admin names ({e}); only the desk name and seen admins are addressable"
+        );
+        Vec::new()
+    });
+
+    let chat_metrics = Arc::new(ChatMetrics::default());
+    let policy = Policy::new(settings.chat.desk_name.clone(), admins);
+    let writer = storage.writer();
+    let metrics = chat_metrics.clone();
+    // The broker gets a thread of its own so fan-out never waits behind HTTP work.
+    let broker_thread = Arbiter::new();
+    let chat = ChatServer::start_in_arbiter(&broker_thread.handle(), move |_| {
+        ChatServer::new(policy, writer, metrics)
+    });
+
+    let desk = DeskNamespace::new(tokens.clone(), chat.clone(), settings.chat.clone());
+    let socketio = SocketIoServer::builder()
+        .namespace("/", Arc::new(desk))
+        .connect_timeout(settings.engine.connect_timeout())
+        .build();
+    let engine = EngineServer::socketio(engine_config(&settings), socketio);
+
+    let state = HttpState {
+        settings: settings.clone(),
+        tokens,
+        storage: storage.clone(),
+        engine: engine.clone(),
+        chat,
+        chat_metrics,
+    };
+    let app_engine = engine.clone();
+    let mut server = HttpServer::new(move || {
+        let state = state.clone();
+        let engine = app_engine.clone();
+        App::new().configure(move |cfg| {
+            // HTTP routes first: they include the client bundle under the engine's path.
+            http::configure(cfg, state);
+            engine.configure(cfg);
+        })
+    })
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    let server = server
+        .bind(&settings.server.bind)
+        .map_err(|source| ServeError::Bind {
+            addr: settings.server.bind.clone(),
+            source,
+        })?;
+    for addr in server.addrs() {
+        log::info!("listening on http://{addr}");
+        print_ready(addr);
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+
+    wait_for_signal().await;
+    log::info!("shutting down: storing accepted messages, then closing sessions");
+    let deadline = Duration::from_secs(settings.server.shutdown_timeout_secs);
+    let _ = tokio::time::timeout(deadline, storage.flush_and_stop()).await;
+    engine.shutdown(deadline / 2).await;
+    handle.stop(true).await;
+    let _ = running.await;
+    broker_thread.stop();
+    log::info!("stopped");
+    Ok(())
+}
+
+fn engine_config(settings: &Settings) -> EngineConfig {
+    let origins = Arc::new(OriginPolicy::new(&settings.server.allowed_origins));
+    EngineConfig {
+        path: settings.engine.path.clone(),
+        ping_interval: settings.engine.ping_interval(),
+        ping_timeout: settings.engine.ping_timeout(),
+        max_payload: settings.engine.max_payload,
+        outbound_queue: settings.engine.outbound_queue,
+        max_sessions: settings.engine.max_sessions,
+        allow_request: Some(Arc::new(move |req| {
+            if origins.allows_request(req) {
+                Ok(())
+            } else {
+                log::warn!(
+                    "handshake refused: origin {:?} not allowed",
+                    req.headers().get("origin")
+                );
+                Err(RequestRefusal {
+                    status: StatusCode::FORBIDDEN,
+                    message: "Origin not allowed",
+                })
+            }
+        })),
+    }
+}
+
+/// Scripts and tests wait for this line on stdout to learn the bound port.
+fn print_ready(addr: SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "mensajero listening on http://{addr}");
+    let _ = out.flush();
+}
+
+async fn print_demo_accounts(storage: &Storage) -> Result<(), ServeError> {
+    let accounts = http::accounts::seed_demo_accounts(storage)
+        .await
+        .map_err(|e| ServeError::Demo(e.to_string()))?;
+    println!("demo accounts (sign in at /login):");
+    for (user, password, role) in accounts {
+        println!("  {user:<10} password {password:<14} ({})", role.as_str());
+    }
+    Ok(())
+}
+
+fn random_secret() -> String {
+    use rand::RngExt;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM received"),
+        _ = int.recv() => log::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,223 @@
+//! Connections: which backend a `DATABASE_URL` names, one connection type over the three
+//! Diesel backends, and the r2d2 pool that the executors share.
+//!
+//! The connection is a plain enum rather than `#[derive(MultiConnection)]`: every query
+//! here is written once and compiled per backend through [`on_inner!`], so nothing is
+//! limited to the derive's common subset (batch inserts, `RETURNING`), and the backend is
+//! chosen from the URL's scheme instead of by trying each driver in turn (which would
+//! report a PostgreSQL outage as a SQLite error about a strange file name).
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self as dr2d2, R2D2Connection};
+use diesel::{MysqlConnection, PgConnection, SqliteConnection};
+
+use super::StorageError;
+use crate::config::StorageSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres://` / `postgresql://` and `mysql://` name servers; anything else is a
+    /// SQLite file (`sqlite://` prefix optional).
+    pub fn from_url(url: &str) -> Result<(Backend, String), StorageError> {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Ok((Backend::Postgres, url.to_string()))
+        } else if lower.starts_with("mysql://") || lower.starts_with("mariadb://") {
+            let rest = &url[url.find("://").map(|i| i + 3).unwrap_or(0)..];
+            Ok((Backend::Mysql, format!("mysql://{rest}")))
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if path.is_empty() || path.contains("://") {
+                return Err(StorageError::UnsupportedUrl(redact(url)));
+            }
+            Ok((Backend::Sqlite, path.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// A URL fit for logs: the password, if any, replaced.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &rest[..colon],
+                &rest[at..]
+            ),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// One connection to whichever backend the URL named.
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Mysql(MysqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Evaluate `$body` with `$c` bound to the inner Diesel connection: the body is written
+/// once and type-checked per backend.
+macro_rules! on_inner {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::storage::connection::DbConnection::Postgres($c) => $body,
+            $crate::storage::connection::DbConnection::Mysql($c) => $body,
+            $crate::storage::connection::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_inner;
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Mysql(_) => Backend::Mysql,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn ping(&mut self) -> QueryResult<()> {
+        on_inner!(self, c => R2D2Connection::ping(c))
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> QueryResult<()> {
+        on_inner!(self, c => c.batch_execute(sql))
+    }
+}
+
+/// The r2d2 manager: opens connections of the configured backend.
+#[derive(Debug)]
+pub struct DbManager {
+    backend: Backend,
+    url: String,
+}
+
+impl DbManager {
+    pub fn new(backend: Backend, url: String) -> DbManager {
+        DbManager { backend, url }
+    }
+}
+
+impl r2d2::ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = dr2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, dr2d2::Error> {
+        let conn = match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Postgres),
+            Backend::Mysql => MysqlConnection::establish(&self.url).map(DbConnection::Mysql),
+            Backend::Sqlite => SqliteConnection::establish(&self.url).map(DbConnection::Sqlite),
+        };
+        conn.map_err(dr2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), dr2d2::Error> {
+        conn.ping().map_err(dr2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        on_inner!(conn, c => R2D2Connection::is_broken(c))
+    }
+}
+
+/// SQLite tuning, applied to every new connection. Each PRAGMA is its own statement:
+/// applied as one multi-statement string, `busy_timeout` silently stayed 0.
+#[derive(Debug)]
+pub struct SqliteTuning {
+    synchronous: String,
+    busy_timeout_ms: u64,
+}
+
+impl SqliteTuning {
+    pub fn new(settings: &StorageSettings) -> Result<SqliteTuning, StorageError> {
+        let synchronous = settings.sqlite_synchronous.to_ascii_uppercase();
+        if !matches!(synchronous.as_str(), "OFF" | "NORMAL" | "FULL" | "EXTRA") {
+            return Err(StorageError::Database(format!(
+                "storage.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {:?}",
+                settings.sqlite_synchronous
+            )));
+        }
+        Ok(SqliteTuning {
+            synchronous,
+            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+        })
+    }
+}
+
+impl r2d2::CustomizeConnection<DbConnection, dr2d2::Error> for SqliteTuning {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), dr2d2::Error> {
+        if conn.backend() != Backend::Sqlite {
+            return Ok(());
+        }
+        // busy_timeout first: switching to WAL itself needs the lock another
+        // connection may be holding.
+        let pragmas = [
+            format!("PRAGMA busy_timeout = {}", self.busy_timeout_ms),
+            "PRAGMA journal_mode = WAL".to_string(),
+            format!("PRAGMA synchronous = {}", self.synchronous),
+        ];
+        for pragma in &pragmas {
+            conn.batch_execute(pragma)
+                .map_err(dr2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// r2d2 reports every failed connection attempt; during an outage that is one line per
+/// attempt per pool slot. The writer reports outages itself, once, so these go to debug.
+#[derive(Debug)]
+struct QuietErrors;
+
+impl r2d2::HandleError<dr2d2::Error> for QuietErrors {
+    fn handle_error(&self, error: dr2d2::Error) {
+        log::debug!("storage: connection attempt failed: {error}");
+    }
+}
+
+pub type DbPool = r2d2::Pool<DbManager>;
+
+/// The pool, built without waiting for it to fill: the first checkout reports whether
+/// the database is there.
+pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), StorageError> {
+    let (backend, url) = Backend::from_url(&settings.database_url)?;
+    let pool = r2d2::Pool::builder()
+        .max_size(settings.pool_size.max(1))
+        .connection_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)))
+        .connection_customizer(Box::new(SqliteTuning::new(settings)?))
+        .error_handler(Box::new(QuietErrors))
+        .build_unchecked(DbManager::new(backend, url));
+    Ok((backend, pool))
+}

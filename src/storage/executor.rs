@@ -1,0 +1,169 @@
+//! The database executors: a SyncArbiter pool of [`DbExecutor`] actors, each running one
+//! blocking Diesel call at a time on a connection from the shared r2d2 pool.
+//!
+//! This is the only place that blocks on the database. Its mailbox is unbounded (actix's
+//! SyncArbiter has no capacity), so callers bound what they hand it: the writer keeps one
+//! batch in flight, and reads pass a semaphore in [`super::Storage`].
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::connection::DbPool;
+use super::models::MessageRow;
+use super::queries::{self, MysqlIds};
+use super::{Page, StoredMessage, UserRecord};
+
+pub struct DbExecutor {
+    pool: DbPool,
+    mysql_ids: MysqlIds,
+}
+
+impl DbExecutor {
+    pub fn new(pool: DbPool, mysql_ids: MysqlIds) -> DbExecutor {
+        DbExecutor { pool, mysql_ids }
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut super::connection::DbConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, DbError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| DbError::Unreachable(e.to_string()))?;
+        f(&mut conn).map_err(|e| {
+            // Whether the database is still there decides what the writer does next:
+            // back off as in an outage, or count an attempt against this batch.
+            if conn.ping().is_ok() {
+                DbError::Failed(e.to_string())
+            } else {
+                DbError::Unreachable(e.to_string())
+            }
+        })
+    }
+}
+
+impl Actor for DbExecutor {
+    type Context = SyncContext<Self>;
+}
+
+/// Why a database call did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    /// No connection, or the connection died: the database is (for now) away.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    /// The database answers but refused this statement.
+    #[error("database refused the statement: {0}")]
+    Failed(String),
+}
+
+/// Store these messages in one transaction; answers their ids, in order.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<i64>, DbError>")]
+pub struct StoreBatch {
+    pub rows: Arc<Vec<MessageRow>>,
+    /// Some of these rows were in an attempt that may have committed unseen: skip those
+    /// already stored (by key) instead of inserting them twice.
+    pub recheck: bool,
+}
+
+impl Handler<StoreBatch> for DbExecutor {
+    type Result = Result<Vec<i64>, DbError>;
+
+    fn handle(&mut self, msg: StoreBatch, _: &mut SyncContext<Self>) -> Self::Result {
+        let mysql_ids = self.mysql_ids;
+        self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids))
+    }
+}
+
+/// Is the database answering?
+#[derive(Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct Ping;
+
+impl Handler<Ping> for DbExecutor {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, _: Ping, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|c| c.ping())
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Vec<StoredMessage>, DbError>")]
+pub struct LoadConversation {
+    pub user: String,
+    pub page: Page,
+}
+
+impl Handler<LoadConversation> for DbExecutor {
+    type Result = Result<Vec<StoredMessage>, DbError>;
+
+    fn handle(&mut self, msg: LoadConversation, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|c| queries::conversation(c, &msg.user, msg.page))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, DbError>")]
+pub struct LoadConversationUsers {
+    pub desk_name: String,
+}
+
+impl Handler<LoadConversationUsers> for DbExecutor {
+    type Result = Result<Vec<String>, DbError>;
+
+    fn handle(&mut self, msg: LoadConversationUsers, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|c| queries::conversation_users(c, &msg.desk_name))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Vec<String>, DbError>")]
+pub struct LoadAdminNames;
+
+impl Handler<LoadAdminNames> for DbExecutor {
+    type Result = Result<Vec<String>, DbError>;
+
+    fn handle(&mut self, _: LoadAdminNames, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(queries::admin_names)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Option<UserRecord>, DbError>")]
+pub struct FindUser(pub String);
+
+impl Handler<FindUser> for DbExecutor {
+    type Result = Result<Option<UserRecord>, DbError>;
+
+    fn handle(&mut self, msg: FindUser, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|c| queries::find_user(c, &msg.0))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Vec<UserRecord>, DbError>")]
+pub struct LoadUsers;
+
+impl Handler<LoadUsers> for DbExecutor {
+    type Result = Result<Vec<UserRecord>, DbError>;
+
+    fn handle(&mut self, _: LoadUsers, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(queries::list_users)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), DbError>")]
+pub struct SaveUser(pub UserRecord);
+
+impl Handler<SaveUser> for DbExecutor {
+    type Result = Result<(), DbError>;
+
+    fn handle(&mut self, msg: SaveUser, _: &mut SyncContext<Self>) -> Self::Result {
+        self.with_conn(|c| queries::upsert_user(c, msg.0))
+    }
+}

@@ -1,0 +1,466 @@
+//! Storage against the real backends of this machine: SQLite (a temporary file),
+//! PostgreSQL at 127.0.0.1:5432 and MariaDB at 127.0.0.1:3306, each test on a database
+//! of its own that is dropped afterwards. The fault tests put a TCP proxy between the
+//! writer and the server and cut it while messages are in flight.
+
+mod storage_support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use futures_util::future::join_all;
+use mensajero::config::StorageSettings;
+use mensajero::storage::{Page, Persist, Storage, StoreError, UserRecord};
+use storage_support::{Kind, Proxy, TestDb, message};
+
+fn page(limit: i64) -> Page {
+    Page {
+        before_id: None,
+        limit,
+    }
+}
+
+async fn migrations_and_seed_insert(kind: Kind) {
+    let db = TestDb::create(kind);
+    // Migrations run once, and `migrate` afterwards finds nothing to do.
+    let first = Storage::migrate(&db.settings()).expect("migrate");
+    assert_eq!(first.len(), 2, "both migrations applied: {first:?}");
+    assert!(
+        Storage::migrate(&db.settings())
+            .expect("migrate again")
+            .is_empty()
+    );
+    let storage = Storage::start(&db.settings()).expect("start");
+
+    // The seed's own statement, fecha left to the column default.
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('ana', 'admin', 'hola desde el seed')");
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('admin', 'ana', 'hola ana')");
+    let rows = storage.conversation("ana", page(0)).await.expect("history");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].mensaje, "hola desde el seed");
+    assert_eq!(rows[1].de_usuario, "admin");
+    assert!(rows[0].id < rows[1].id);
+    let age = Utc::now() - rows[0].fecha;
+    assert!(
+        age.num_hours().abs() < 24,
+        "default fecha is now-ish: {}",
+        rows[0].fecha
+    );
+    assert!(storage.ready().await);
+    storage.flush_and_stop().await;
+}
+
+async fn fecha_round_trip(kind: Kind) {
+    let db = TestDb::create(kind);
+    let storage = Storage::start(&db.settings()).expect("start");
+    let writer = storage.writer();
+    let fechas = [
+        Utc::now(),
+        Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap()
+            + chrono::Duration::nanoseconds(123_456_789),
+        Utc.with_ymd_and_hms(1999, 1, 31, 23, 59, 59).unwrap()
+            + chrono::Duration::milliseconds(999),
+    ];
+    let mut acked = Vec::new();
+    for (i, fecha) in fechas.iter().enumerate() {
+        let mut m = message("eva", "admin", &format!("fecha {i} ñandú 😀"));
+        m.fecha = *fecha;
+        let stored = writer.send(Persist(m)).await.unwrap().expect("stored");
+        assert_eq!(stored.fecha.timestamp_millis(), fecha.timestamp_millis());
+        assert_eq!(
+            stored.fecha.timestamp_subsec_nanos() % 1_000_000,
+            0,
+            "ms precision"
+        );
+        acked.push(stored);
+    }
+    let rows = storage.conversation("eva", page(0)).await.unwrap();
+    assert_eq!(rows, acked, "read back exactly what was acked");
+    let json = serde_json::to_value(&rows[2]).unwrap();
+    assert_eq!(json["fecha"], "2026-12-01T08:00:00.123Z");
+    storage.flush_and_stop().await;
+}
+
+async fn group_commit(kind: Kind) {
+    group_commit_with(kind, |_| {}).await;
+}
+
+/// MySQL/MariaDB: the ids of a batch looked up by key, as on servers whose
+/// `innodb_autoinc_lock_mode` is 2.
+async fn group_commit_ids_by_key(kind: Kind) {
+    group_commit_with(kind, |s| s.mysql_ids = "lookup".into()).await;
+}
+
+async fn group_commit_with(kind: Kind, tweak: fn(&mut StorageSettings)) {
+    let db = TestDb::create(kind);
+    let mut settings = db.settings();
+    tweak(&mut settings);
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    let n = 3000;
+    let sends: Vec<_> = (0..n)
+        .map(|i| {
+            writer.send(Persist(message(
+                &format!("u{}", i % 7),
+                "admin",
+                &format!("m{i}"),
+            )))
+        })
+        .collect();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.expect("mailbox").expect("stored"))
+        .collect();
+    let stats = storage.writer_stats();
+    assert_eq!(stats.stored_total, n as u64);
+    assert!(
+        stats.batches_total < n as u64 / 4,
+        "group commit: {} transactions for {n} messages",
+        stats.batches_total
+    );
+    // Sent in order, accepted in order: the ids are consecutive and in that order.
+    for pair in acks.windows(2) {
+        assert_eq!(pair[1].id, pair[0].id + 1, "consecutive ids");
+    }
+    for (i, ack) in acks.iter().enumerate() {
+        assert_eq!(ack.mensaje, format!("m{i}"));
+    }
+    // Each stored once, under the acked id.
+    let rows = storage.conversation("admin", page(100_000)).await.unwrap();
+    assert_eq!(rows.len(), n);
+    let by_id: HashMap<i64, _> = rows.iter().map(|r| (r.id, r)).collect();
+    for ack in &acks {
+        assert_eq!(by_id[&ack.id], ack);
+    }
+    assert_eq!(db.count_rows(), n as i64);
+    storage.flush_and_stop().await;
+}
+
+async fn history_paging(kind: Kind) {
+    let db = TestDb::create(kind);
+    let storage = Storage::start(&db.settings()).expect("start");
+    let writer = storage.writer();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        // Both directions, and once a note to oneself (on both sides of the query).
+        let (de, para) = match i {
+            8 => ("luis", "luis"),
+            i if i % 2 == 0 => ("luis", "admin"),
+            _ => ("admin", "luis"),
+        };
+        ids.push(
+            writer
+                .send(Persist(message(de, para, &format!("p{i}"))))
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+        writer
+            .send(Persist(message("otra", "admin", "ruido")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let newest = storage.conversation("luis", page(3)).await.unwrap();
+    assert_eq!(newest.iter().map(|m| m.id).collect::<Vec<_>>(), ids[7..10]);
+    let older = storage
+        .conversation(
+            "luis",
+            Page {
+                before_id: Some(newest[0].id),
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), ids[4..7]);
+    let all = storage.conversation("luis", page(0)).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    let first = storage
+        .conversation(
+            "luis",
+            Page {
+                before_id: Some(ids[1]),
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..1]);
+    assert!(
+        storage
+            .conversation("nadie", page(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    storage.flush_and_stop().await;
+}
+
+async fn users(kind: Kind) {
+    let db = TestDb::create(kind);
+    let storage = Storage::start(&db.settings()).expect("start");
+    let hash = bcrypt::hash("secreto", 4).unwrap();
+    let user = |usuario: &str, rol: &str| UserRecord {
+        usuario: usuario.into(),
+        nombre: format!("Nombre de {usuario}"),
+        rol: rol.into(),
+        pass: hash.clone(),
+        imagen: None,
+    };
+    storage.upsert_user(user("ana", "user")).await.unwrap();
+    storage
+        .upsert_user(user("soporte1", "admin"))
+        .await
+        .unwrap();
+    storage.upsert_user(user("bea", "admin")).await.unwrap();
+    // Replacing: bea is demoted and gets a picture.
+    let mut bea = user("bea", "user");
+    bea.imagen = Some("bea.png".into());
+    storage.upsert_user(bea.clone()).await.unwrap();
+
+    assert_eq!(storage.find_user("bea").await.unwrap(), Some(bea));
+    assert_eq!(storage.find_user("nadie").await.unwrap(), None);
+    let found = storage.find_user("ana").await.unwrap().unwrap();
+    assert!(bcrypt::verify("secreto", &found.pass).unwrap());
+    let names: Vec<_> = storage
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.usuario)
+        .collect();
+    assert_eq!(names, ["ana", "bea", "soporte1"]);
+    assert_eq!(storage.admin_names().await.unwrap(), ["soporte1"]);
+
+    let writer = storage.writer();
+    for (de, para) in [
+        ("ana", "admin"),
+        ("carlos", "soporte1"),
+        ("soporte1", "dora"),
+        ("admin", "ana"),
+        ("ana", "admin"),
+    ] {
+        writer
+            .send(Persist(message(de, para, "x")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        storage.conversation_users().await.unwrap(),
+        ["ana", "carlos", "dora"]
+    );
+    assert_eq!(
+        storage.conversation_users_excluding("mesa").await.unwrap(),
+        ["admin", "ana", "carlos", "dora"]
+    );
+    storage.flush_and_stop().await;
+}
+
+async fn flush_on_shutdown(kind: Kind) {
+    let db = TestDb::create(kind);
+    let storage = Storage::start(&db.settings()).expect("start");
+    let writer = storage.writer();
+    let sends: Vec<_> = (0..1000)
+        .map(|i| writer.send(Persist(message("fin", "admin", &format!("f{i}")))))
+        .collect();
+    let pending = actix_rt::spawn(join_all(sends));
+    tokio::task::yield_now().await;
+    storage.flush_and_stop().await;
+    let late = writer
+        .send(Persist(message("fin", "admin", "tarde")))
+        .await
+        .unwrap();
+    assert_eq!(late, Err(StoreError::ShuttingDown));
+    let acks = pending.await.unwrap();
+    let ok = acks.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+    assert_eq!(
+        ok, 1000,
+        "everything accepted before the shutdown is stored and acked"
+    );
+    assert_eq!(db.count_rows(), 1000);
+}
+
+/// Cut the connection to the server while messages stream in; restore it.
+async fn outage(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.spool_max = 1500;
+    settings.retry_initial_ms = 20;
+    settings.retry_max_ms = 200;
+    settings.connect_timeout_ms = 300;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    assert!(storage.ready().await);
+
+    let producer = {
+        let writer = writer.clone();
+        actix_rt::spawn(async move {
+            let mut sends = Vec::new();
+            let mut i = 0;
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(2600) {
+                for _ in 0..20 {
+                    let text = format!("o{i}");
+                    let w = writer.clone();
+                    sends.push(actix_rt::spawn(async move {
+                        let r = w
+                            .send(Persist(message("corte", "admin", &text)))
+                            .await
+                            .unwrap();
+                        (text, r)
+                    }));
+                    i += 1;
+                }
+                actix_rt::time::sleep(Duration::from_millis(5)).await;
+            }
+            join_all(sends)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .collect::<Vec<_>>()
+        })
+    };
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    proxy.cut();
+    actix_rt::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!storage.ready().await, "not ready during the outage");
+    assert!(storage.writer_stats().outage);
+    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    proxy.restore();
+    let results = producer.await.unwrap();
+    assert!(storage.ready().await, "ready again after the outage");
+
+    let mut acked = HashMap::new();
+    let mut refused = HashSet::new();
+    for (text, result) in results {
+        match result {
+            Ok(stored) => {
+                assert_eq!(stored.mensaje, text);
+                acked.insert(text, stored);
+            }
+            Err(StoreError::SpoolFull) => {
+                refused.insert(text);
+            }
+            Err(other) => panic!("unexpected refusal {other:?}"),
+        }
+    }
+    assert!(!refused.is_empty(), "the spool filled during the cut");
+    assert!(
+        acked.len() > 1500,
+        "messages before, during and after the cut were stored"
+    );
+    let mut settings = db.settings();
+    settings.history_page_max = 1_000_000;
+    let direct = Storage::start(&settings).expect("start direct");
+    let rows = direct.conversation("corte", page(1_000_000)).await.unwrap();
+    let mut seen = HashSet::new();
+    for row in &rows {
+        assert!(
+            seen.insert(row.mensaje.clone()),
+            "stored twice: {}",
+            row.mensaje
+        );
+        assert!(
+            !refused.contains(&row.mensaje),
+            "refused but stored: {}",
+            row.mensaje
+        );
+        let ack = acked
+            .get(&row.mensaje)
+            .unwrap_or_else(|| panic!("stored but not acked: {}", row.mensaje));
+        assert_eq!(ack, row);
+    }
+    assert_eq!(rows.len(), acked.len(), "every acked message is stored");
+    direct.flush_and_stop().await;
+    storage.flush_and_stop().await;
+}
+
+/// A COMMIT that reached the server but whose reply was lost: the retry must find the
+/// rows already there and ack them under their ids, not insert them again.
+async fn lost_commit_reply(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.retry_initial_ms = 20;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    proxy.lose_next_commit_reply();
+    let sends: Vec<_> = (0..500)
+        .map(|i| writer.send(Persist(message("ambigua", "admin", &format!("a{i}")))))
+        .collect();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("stored"))
+        .collect();
+    assert_eq!(proxy.commit_replies_lost(), 1, "one COMMIT reply was lost");
+    assert_eq!(db.count_rows(), 500, "nothing stored twice");
+    let direct = Storage::start(&db.settings()).expect("start direct");
+    let rows = direct.conversation("ambigua", page(1000)).await.unwrap();
+    assert_eq!(rows, acks, "acked under the ids they were stored with");
+    direct.flush_and_stop().await;
+    storage.flush_and_stop().await;
+}
+
+macro_rules! suite {
+    ($module:ident, $kind:expr, [$($test:ident),*]) => {
+        mod $module {
+            use super::*;
+            $(
+                #[actix_rt::test]
+                async fn $test() {
+                    super::$test($kind).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    sqlite,
+    Kind::Sqlite,
+    [
+        migrations_and_seed_insert,
+        fecha_round_trip,
+        group_commit,
+        history_paging,
+        users,
+        flush_on_shutdown
+    ]
+);
+suite!(
+    postgres,
+    Kind::Postgres,
+    [
+        migrations_and_seed_insert,
+        fecha_round_trip,
+        group_commit,
+        history_paging,
+        users,
+        flush_on_shutdown,
+        outage,
+        lost_commit_reply
+    ]
+);
+suite!(
+    mysql,
+    Kind::Mysql,
+    [
+        migrations_and_seed_insert,
+        fecha_round_trip,
+        group_commit,
+        group_commit_ids_by_key,
+        history_paging,
+        users,
+        flush_on_shutdown,
+        outage,
+        lost_commit_reply
+    ]
+);

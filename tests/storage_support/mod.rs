@@ -1,0 +1,327 @@
+//! Test fixtures for the storage tests: a throw-away database per test on each backend,
+//! and a TCP proxy that can cut the line to the server.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use chrono::Utc;
+use diesel::connection::SimpleConnection;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use mensajero::config::{Settings, StorageSettings};
+use mensajero::storage::NewMessage;
+
+pub const POSTGRES_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const MYSQL_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+pub fn message(de: &str, para: &str, mensaje: &str) -> NewMessage {
+    NewMessage {
+        de_usuario: de.into(),
+        para_usuario: para.into(),
+        mensaje: mensaje.into(),
+        fecha: Utc::now(),
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub kind: Kind,
+    pub url: String,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn create(kind: Kind) -> TestDb {
+        let name = format!("mensajero_test_{:016x}", rand::random::<u64>());
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = dir.path().join("test.db").to_string_lossy().into_owned();
+                TestDb {
+                    kind,
+                    url,
+                    name,
+                    _dir: Some(dir),
+                }
+            }
+            Kind::Postgres => {
+                let mut admin =
+                    PgConnection::establish(POSTGRES_ADMIN).expect("PostgreSQL at 127.0.0.1:5432");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                TestDb {
+                    kind,
+                    url,
+                    name,
+                    _dir: None,
+                }
+            }
+            Kind::Mysql => {
+                let mut admin =
+                    MysqlConnection::establish(MYSQL_ADMIN).expect("MariaDB at 127.0.0.1:3306");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+                    .unwrap();
+                let url = format!("mysql://root@127.0.0.1:3306/{name}");
+                TestDb {
+                    kind,
+                    url,
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn settings(&self) -> StorageSettings {
+        self.settings_for(self.url.clone())
+    }
+
+    fn settings_for(&self, url: String) -> StorageSettings {
+        let mut settings = Settings::defaults().storage;
+        settings.database_url = url;
+        settings.history_page_max = 1_000_000;
+        settings.pool_size = 4;
+        settings
+    }
+
+    pub fn server_addr(&self) -> SocketAddr {
+        match self.kind {
+            Kind::Postgres => "127.0.0.1:5432".parse().unwrap(),
+            Kind::Mysql => "127.0.0.1:3306".parse().unwrap(),
+            Kind::Sqlite => panic!("SQLite has no server"),
+        }
+    }
+
+    /// Settings that reach the server through `proxy`.
+    pub fn settings_via(&self, proxy: SocketAddr) -> StorageSettings {
+        let url = self
+            .url
+            .replace(&self.server_addr().to_string(), &proxy.to_string());
+        // The proxy reads the protocol to lose a COMMIT's reply: no TLS through it.
+        let url = match self.kind {
+            Kind::Postgres => format!("{url}?sslmode=disable"),
+            _ => url,
+        };
+        self.settings_for(url)
+    }
+
+    /// Run raw SQL on a connection of the test's own.
+    pub fn execute(&self, statement: &str) {
+        match self.kind {
+            Kind::Sqlite => SqliteConnection::establish(&self.url)
+                .unwrap()
+                .batch_execute(statement),
+            Kind::Postgres => PgConnection::establish(&self.url)
+                .unwrap()
+                .batch_execute(statement),
+            Kind::Mysql => MysqlConnection::establish(&self.url)
+                .unwrap()
+                .batch_execute(statement),
+        }
+        .unwrap();
+    }
+
+    pub fn count_rows(&self) -> i64 {
+        let count = sql::<BigInt>("CAST(COUNT(*) AS BIGINT) FROM mensajes");
+        let mysql_count = sql::<BigInt>("CAST(COUNT(*) AS SIGNED) FROM mensajes");
+        match self.kind {
+            Kind::Sqlite => diesel::select(count)
+                .get_result(&mut SqliteConnection::establish(&self.url).unwrap()),
+            Kind::Postgres => {
+                diesel::select(count).get_result(&mut PgConnection::establish(&self.url).unwrap())
+            }
+            Kind::Mysql => diesel::select(mysql_count)
+                .get_result(&mut MysqlConnection::establish(&self.url).unwrap()),
+        }
+        .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = &self.name;
+        match self.kind {
+            Kind::Sqlite => {}
+            Kind::Postgres => {
+                if let Ok(mut c) = PgConnection::establish(POSTGRES_ADMIN) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+            Kind::Mysql => {
+                if let Ok(mut c) = MysqlConnection::establish(MYSQL_ADMIN) {
+                    let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+                }
+            }
+        }
+    }
+}
+
+/// A TCP proxy on a thread and runtime of its own (the actix test thread blocks in
+/// Storage::start while migrations run through it). `cut` closes every open connection
+/// and refuses new ones until `restore`.
+pub struct Proxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    lose_commit: Arc<AtomicBool>,
+    commits_lost: Arc<AtomicUsize>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let lose_commit = Arc::new(AtomicBool::new(false));
+        let commits_lost = Arc::new(AtomicUsize::new(0));
+        let (cut2, open2) = (Arc::clone(&cut), Arc::clone(&open));
+        let (lose2, lost2) = (Arc::clone(&lose_commit), Arc::clone(&commits_lost));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((client, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        if cut2.load(Ordering::SeqCst) {
+                            drop(client);
+                            continue;
+                        }
+                        let (lose, lost) = (Arc::clone(&lose2), Arc::clone(&lost2));
+                        let task = tokio::spawn(async move {
+                            if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
+                                relay(client, server, lose, lost).await;
+                            }
+                        });
+                        open2.lock().unwrap().push(task.abort_handle());
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Proxy {
+            addr,
+            cut,
+            lose_commit,
+            commits_lost,
+            open,
+            stop: Some(stop),
+        }
+    }
+
+    /// The next COMMIT the client sends reaches the server, but its reply is thrown away
+    /// and that connection closed: the client cannot know whether it committed.
+    pub fn lose_next_commit_reply(&self) {
+        self.lose_commit.store(true, Ordering::SeqCst);
+    }
+
+    pub fn commit_replies_lost(&self) -> usize {
+        self.commits_lost.load(Ordering::SeqCst)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for task in self.open.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Copy both ways; see [`Proxy::lose_next_commit_reply`]. The protocols are strictly
+/// request/reply here, so once a COMMIT has gone up, the next bytes down answer it.
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    lose_commit: Arc<AtomicBool>,
+    commits_lost: Arc<AtomicUsize>,
+) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let swallow = Arc::new(AtomicBool::new(false));
+    let swallow_up = Arc::clone(&swallow);
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            if chunk.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"))
+                && lose_commit.swap(false, Ordering::SeqCst)
+            {
+                swallow_up.store(true, Ordering::SeqCst);
+            }
+            if server_tx.write_all(chunk).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if swallow.load(Ordering::SeqCst) {
+                commits_lost.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            if client_tx.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Either direction ending drops both halves of both sockets: the line is down.
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
