@@ -70,6 +70,8 @@ describe("support desk page", () => {
     ana = await open();
     await signIn(ana, server.base, "ana", DEMO_PASSWORD);
     await ana.locator('#shell[data-vista="user"]').waitFor(T);
+    // Default client options: the session starts on polling and upgrades to WebSocket.
+    await ana.locator('#estado[data-transport="websocket"]').waitFor(T);
     await send(ana, "Hola, mi pedido no ha llegado");
 
     // The conversation appears on both desks without a reload, marked unread.

@@ -465,8 +465,19 @@
     const socket = path && path !== "/socket.io/" ? io({ path }) : io();
     state.socket = socket;
 
+    // Which transport carries the session (polling first, then the upgrade): shown as a
+    // tooltip, and readable by the browser tests.
+    const showTransport = () => {
+      const engine = socket.io.engine;
+      const name = engine && engine.transport ? engine.transport.name : "";
+      ui.estado.dataset.transport = name;
+      ui.estado.title = name ? "Transporte: " + name : "";
+    };
+
     socket.on("connect", () => {
       setConnection("ok", "Conectado");
+      showTransport();
+      if (socket.io.engine) socket.io.engine.once("upgrade", showTransport);
       if (state.connectedOnce) refresh();
       state.connectedOnce = true;
     });
