@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 
 pub struct Asset {
     pub body: &'static [u8],
@@ -88,7 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, engine_path: &str) {
     for (name, asset) in bundle {
         cfg.route(
             &format!("{engine_path}{name}"),
-            web::get().to(move |req: HttpRequest| async move {
+            get_or_head().to(move |req: HttpRequest| async move {
                 serve(&req, asset, "public, max-age=86400")
             }),
         );
@@ -101,7 +101,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, engine_path: &str) {
     for (path, asset) in own {
         cfg.route(
             path,
-            web::get().to(move |req: HttpRequest| async move {
+            get_or_head().to(move |req: HttpRequest| async move {
                 let versioned = req
                     .query_string()
                     .split('&')
@@ -120,6 +120,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, engine_path: &str) {
         web::get()
             .to(|req: HttpRequest| async move { serve(&req, &ICON_SVG, "public, max-age=86400") }),
     );
+}
+
+/// Static files answer HEAD too (caches and `curl -I` use it); actix strips the body.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 fn serve(req: &HttpRequest, asset: &Asset, cache: &'static str) -> HttpResponse {
@@ -193,6 +198,11 @@ mod tests {
                 .insert_header((IF_NONE_MATCH, etag))
                 .to_request();
             assert_eq!(atest::call_service(&app, again).await.status(), 304);
+            let head = atest::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(path)
+                .to_request();
+            assert_eq!(atest::call_service(&app, head).await.status(), 200);
         }
         let req = atest::TestRequest::get()
             .uri(&format!("/assets/desk.js?v={}", DESK_JS.version()))
