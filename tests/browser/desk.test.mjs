@@ -10,6 +10,7 @@ import path from "node:path";
 
 import {
   DEMO_PASSWORD,
+  HISTORY_PAGE,
   Mensajero,
   artifacts,
   badge,
@@ -184,6 +185,34 @@ describe("support desk page", () => {
     await phone.screenshot({ path: path.join(artifacts, "desk-admin-phone.png") });
     await phone.click("#volver");
     await conv(phone, "ana").waitFor({ state: "visible", ...T });
+  });
+
+  it("long histories come in pages, older ones on request", async () => {
+    const marta = await openAs("marta", "user");
+    const total = HISTORY_PAGE + 3;
+    for (let i = 1; i <= total; i++) await send(marta, `mensaje número ${i}`);
+
+    // A desk that opens now knows only what the server sends it.
+    const desk = await openAs("admin", "admin");
+    await conv(desk, "marta").locator("button").click();
+    await messageText(desk, `mensaje número ${total}`).waitFor(T);
+    const rows = desk.locator("#mensajes li.msg[data-id]");
+    assert.equal(await rows.count(), HISTORY_PAGE, "the newest page only");
+    await desk.click("#anteriores");
+    await messageText(desk, "mensaje número 1").waitFor(T);
+    assert.equal(await rows.count(), total);
+    assert.equal(await desk.locator("#anteriores").isVisible(), false, "nothing older left");
+    const texts = await desk.locator("#mensajes li.msg[data-id] .msg-text").allTextContents();
+    assert.deepEqual(
+      texts,
+      Array.from({ length: total }, (_, i) => `mensaje número ${i + 1}`),
+      "oldest first, each once",
+    );
+
+    await marta.reload();
+    await messageText(marta, `mensaje número ${total}`).waitFor(T);
+    assert.equal(await marta.locator("#anteriores").isVisible(), true);
+    assert.equal(await messageText(marta, "mensaje número 1").count(), 0);
   });
 
   it("an expired session leads back to sign-in", async () => {

@@ -21,6 +21,7 @@ export const BIN = path.resolve(
 );
 export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 export const DEMO_PASSWORD = "demo-clave-123";
+export const HISTORY_PAGE = 6;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -46,6 +47,8 @@ export class Mensajero {
       JWT_SECRET: "browser-test-secret-" + process.pid,
       MENSAJERO_DEMO_PASSWORD: DEMO_PASSWORD,
       RUST_LOG: process.env.RUST_LOG || "info",
+      // Small history pages, so that paging is exercised with a handful of messages.
+      MENSAJERO_STORAGE__HISTORY_PAGE_DEFAULT: String(HISTORY_PAGE),
     };
     const child = spawn(BIN, ["serve", "--demo", "--bind", `127.0.0.1:${port}`], {
       env,

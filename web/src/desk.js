@@ -298,11 +298,13 @@
       return;
     }
     const messages = sortedMessages(conv);
-    ui.marcador.hidden = messages.length + conv.pending.length > 0 || conv.loading != null;
+    ui.marcador.hidden = messages.length + conv.pending.length > 0;
     if (!ui.marcador.hidden) {
-      ui.marcador.textContent = state.admin
-        ? "Aún no hay mensajes en esta conversación."
-        : "¿En qué podemos ayudarte? Escribe tu mensaje y el equipo de soporte te responderá aquí.";
+      if (conv.loading) ui.marcador.textContent = "Cargando mensajes…";
+      else if (state.admin) ui.marcador.textContent = "Aún no hay mensajes en esta conversación.";
+      else
+        ui.marcador.textContent =
+          "¿En qué podemos ayudarte? Escribe tu mensaje y el equipo de soporte te responderá aquí.";
     }
     ui.anteriores.hidden = !conv.older;
     let lastDay = null;
