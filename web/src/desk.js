@@ -401,9 +401,9 @@
     ui.subtitulo.textContent = "Conversación con " + key;
     setComposer(true);
     showNotice("");
+    if (!conv.loaded) loadHistory(conv);
     renderList();
     renderMessages({ toBottom: true });
-    if (!conv.loaded) loadHistory(conv);
     ui.texto.focus();
   }
 
@@ -554,8 +554,8 @@
       ui.titulo.textContent = "Soporte";
       ui.subtitulo.textContent = "Escríbenos y te responderemos aquí mismo";
       setComposer(true);
-      renderMessages();
       loadHistory(conversation(DESK));
+      renderMessages();
     }
   }
 
