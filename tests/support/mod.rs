@@ -28,20 +28,11 @@ pub struct Broker {
     log: PathBuf,
 }
 
+#[derive(Default)]
 pub struct BrokerOptions {
     pub env: Vec<(String, String)>,
     pub database_url: Option<String>,
     pub demo: bool,
-}
-
-impl Default for BrokerOptions {
-    fn default() -> Self {
-        BrokerOptions {
-            env: Vec::new(),
-            database_url: None,
-            demo: false,
-        }
-    }
 }
 
 impl Broker {

@@ -119,10 +119,10 @@ pub fn classify(text: &str) -> Incoming<'_> {
     if let Some(rest) = text.strip_prefix("42") {
         return Incoming::Event(rest);
     }
-    if let Some(rest) = text.strip_prefix("43") {
-        if rest.starts_with(|c: char| c.is_ascii_digit()) {
-            return Incoming::Ack;
-        }
+    if let Some(rest) = text.strip_prefix("43")
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Incoming::Ack;
     }
     Incoming::Other
 }
