@@ -252,13 +252,17 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
                     act.metrics
                         .messages_accepted
                         .fetch_add(1, Ordering::Relaxed);
+                    let posted = Posted {
+                        id: message.id,
+                        fecha: message.fecha,
+                    };
                     let release = Release {
                         from,
                         sender: identity,
-                        message: message.clone(),
+                        message,
                     };
                     act.settle(number, Some(release));
-                    Ok(Posted { message })
+                    Ok(posted)
                 }
                 Err(refusal) => {
                     act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);

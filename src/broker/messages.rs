@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Message;
+use chrono::{DateTime, Utc};
 
 use super::identity::Identity;
 use super::policy::PolicyError;
@@ -73,10 +74,11 @@ pub struct Post {
     pub request: PostRequest,
 }
 
-/// What the sender's ack carries.
-#[derive(Debug, Clone, PartialEq)]
+/// What the sender's ack carries: where the message was stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Posted {
-    pub message: StoredMessage,
+    pub id: i64,
+    pub fecha: DateTime<Utc>,
 }
 
 /// Why a message was neither delivered nor stored; `Display` is what the client is shown.

@@ -36,8 +36,8 @@ pub fn ack_body(outcome: &Result<Posted, PostError>) -> Value {
     match outcome {
         Ok(posted) => json!({
             "ok": true,
-            "id": posted.message.id,
-            "fecha": format_fecha(&posted.message.fecha),
+            "id": posted.id,
+            "fecha": format_fecha(&posted.fecha),
         }),
         Err(error) => json!({ "ok": false, "error": error.to_string() }),
     }
