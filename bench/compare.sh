@@ -68,7 +68,9 @@ stop_server() {
 load() { # $1 = result name, rest = generator args
   local name=$1; shift
   "$gen" --url http://127.0.0.1:$PORT --secret $SECRET --server-pid "$server_pid" --db-pid "$db_pid" \
-    --threads "$GEN_THREADS" --label "$name" "$@" | tail -1 | tee "$results/$name.json" | head -c 0
+    --threads "$GEN_THREADS" --label "$name" "$@" | tail -1 >"$results/$name.json"
+  jq -c '{label: .label, msgs_per_s: .msgs_per_s, p99: .latency_ms.p99, cpu_us: .server_cpu_us_per_msg, lost: .lost, conns: .connections}' \
+    "$results/$name.json"
 }
 stored_rows() { mariadb -h127.0.0.1 -uroot -N "$1" -e 'SELECT COUNT(*) FROM mensajes'; }
 

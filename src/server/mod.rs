@@ -24,6 +24,7 @@ use crate::desk::DeskNamespace;
 use crate::http::{self, HttpState};
 use crate::protocol::engineio::{EngineConfig, EngineServer, RequestRefusal};
 use crate::protocol::socketio::SocketIoServer;
+use crate::storage::volatile::VolatileWriter;
 use crate::storage::{Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +58,11 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let tokens = Arc::new(TokenService::new(&settings.jwt_secret, &settings.auth)?);
 
-    let storage = Storage::start(&settings.storage)?;
+    // The broker thread hosts the ChatServer and the storage writer together: a message
+    // goes from one to the other and back without waking another thread.
+    let broker_thread = Arbiter::new();
+    let storage_settings = settings.storage.clone();
+    let storage = on_arbiter(&broker_thread, move || Storage::start(&storage_settings)).await?;
     if settings.demo {
         print_demo_accounts(&storage).await?;
     }
@@ -74,13 +79,10 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
         storage.writer()
     } else {
         log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
-        crate::storage::volatile::VolatileWriter::default()
-            .start()
-            .recipient()
+        let volatile = |_: &mut actix::Context<_>| VolatileWriter::default();
+        VolatileWriter::start_in_arbiter(&broker_thread.handle(), volatile).recipient()
     };
     let metrics = chat_metrics.clone();
-    // The broker gets a thread of its own so fan-out never waits behind HTTP work.
-    let broker_thread = Arbiter::new();
     let chat = ChatServer::start_in_arbiter(&broker_thread.handle(), move |_| {
         ChatServer::new(policy, writer, metrics)
     });
@@ -112,6 +114,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
         })
     })
     .disable_signals()
+    // Socket.IO frames are small and latency-bound: never hold one back for Nagle.
+    .tcp_nodelay(true)
     .shutdown_timeout(settings.server.shutdown_timeout_secs);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
@@ -153,6 +157,18 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     broker_thread.stop();
     log::info!("stopped");
     Ok(())
+}
+
+/// Run `start` on `arbiter` (so the actors it starts live there) and return its result.
+async fn on_arbiter<T: Send + 'static>(
+    arbiter: &Arbiter,
+    start: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    arbiter.spawn_fn(move || {
+        let _ = tx.send(start());
+    });
+    rx.await.expect("broker thread is running")
 }
 
 fn engine_config(settings: &Settings) -> EngineConfig {
