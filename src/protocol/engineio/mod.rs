@@ -31,6 +31,9 @@ pub use packet::Message;
 pub use queue::{EnqueueError, WireFrame};
 pub use server::{EngineServer, new_id};
 
+/// The admission check run on every handshake request (Origin policy etc.).
+pub type AllowRequest = Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>;
+
 /// Engine.IO settings of one server.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -44,8 +47,7 @@ pub struct EngineConfig {
     /// Sessions open at once; handshakes beyond it get 503.
     pub max_sessions: usize,
     /// Checked on every handshake request before a session exists (Origin policy etc.).
-    pub allow_request:
-        Option<Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>>,
+    pub allow_request: Option<AllowRequest>,
 }
 
 impl Default for EngineConfig {
