@@ -4,8 +4,11 @@
 //! It lives inside the session actor, so handlers run there without locks, and every
 //! malformed input becomes a [`ProtocolViolation`] that closes this session only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -15,11 +18,54 @@ use super::packet::{Packet, PacketKind, header, write_array};
 use super::socket::{AckSender, Socket};
 use super::{Payload, SioShared};
 use crate::protocol::engineio::{
-    CloseReason, EngineConnection, Message, ProtocolViolation, SessionCtl, SessionHandle, WireFrame,
+    CloseReason, EngineConnection, Message, ProtocolViolation, RequestInfo, SessionCtl,
+    SessionHandle, WireFrame,
 };
 
 /// Attachments of one packet may not add up to more than this.
 const MAX_ATTACHMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The handshake request, kept for the CONNECTs to come in a compact form that owns its
+/// bytes: a `HeaderMap` costs about 2 KB per idle connection, and its values would pin
+/// the connection's read buffer.
+struct StoredRequest {
+    headers: Box<[(HeaderName, HeaderValue)]>,
+    query: Box<str>,
+    remote_addr: Option<SocketAddr>,
+}
+
+impl StoredRequest {
+    fn new(request: &RequestInfo) -> Self {
+        let headers = request
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_str().as_bytes()).ok()?,
+                    HeaderValue::from_bytes(value.as_bytes()).ok()?,
+                ))
+            })
+            .collect();
+        StoredRequest {
+            headers,
+            query: request.query.as_str().into(),
+            remote_addr: request.remote_addr,
+        }
+    }
+
+    fn handshake(&self, auth: Option<Value>) -> Handshake {
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers.iter() {
+            headers.append(name.clone(), value.clone());
+        }
+        Handshake {
+            headers,
+            query: self.query.to_string(),
+            remote_addr: self.remote_addr,
+            auth,
+        }
+    }
+}
 
 /// Requests to a connection from its [`Socket`] handles.
 pub enum SioCommand {
@@ -42,7 +88,7 @@ struct Reassembly {
 pub struct SioConnection {
     shared: Arc<SioShared>,
     session: SessionHandle<SioConnection>,
-    handshake: Handshake,
+    request: StoredRequest,
     slots: Vec<Slot>,
     reassembly: Option<Reassembly>,
 }
@@ -51,12 +97,12 @@ impl SioConnection {
     pub(crate) fn new(
         shared: Arc<SioShared>,
         session: SessionHandle<SioConnection>,
-        handshake: Handshake,
+        request: &RequestInfo,
     ) -> Self {
         SioConnection {
             shared,
             session,
-            handshake,
+            request: StoredRequest::new(request),
             slots: Vec::new(),
             reassembly: None,
         }
@@ -126,8 +172,7 @@ impl SioConnection {
             &namespace,
             self.session.clone(),
         );
-        let mut handshake = self.handshake.clone();
-        handshake.auth = packet.data;
+        let handshake = self.request.handshake(packet.data);
         match handler_factory.connect(socket.clone(), &handshake) {
             Ok(handler) => {
                 let mut text = header(PacketKind::Connect, &namespace, 0, None);
