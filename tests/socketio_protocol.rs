@@ -245,6 +245,18 @@ impl SocketHandler for ProbeHandler {
     fn on_event(&mut self, event: &str, payload: Payload, ack: Option<AckSender>) {
         match event {
             "bye" => self.socket.disconnect(),
+            "stream" => {
+                // Keeps emitting 16 KB frames until the socket refuses them.
+                let socket = self.socket.clone();
+                actix_rt::spawn(async move {
+                    let frame =
+                        Frame::event(socket.namespace(), "chunk", &[json!("y".repeat(16 * 1024))]);
+                    let mut tick = tokio::time::interval(Duration::from_millis(1));
+                    while socket.send(&frame).is_ok() {
+                        tick.tick().await;
+                    }
+                });
+            }
             "expire" => self
                 .socket
                 .disconnect_at(Instant::now() + Duration::from_millis(200)),
@@ -427,6 +439,33 @@ async fn a_full_outbound_queue_disconnects_the_slow_consumer() {
     // Others are unaffected.
     send(&mut bystander, r#"421["echo","ok"]"#).await;
     assert_eq!(recv_data(&mut bystander).await, r#"431["ok"]"#);
+}
+
+#[actix_rt::test]
+async fn a_client_that_stops_reading_is_disconnected_as_slow_consumer() {
+    let (addr, engine, log, _) = probe_server(16);
+    let (mut ws, _) = ws_session(addr, PATH).await;
+    send(&mut ws, "40").await;
+    recv_data(&mut ws).await;
+    send(&mut ws, r#"42["stream"]"#).await;
+    // Read nothing: socket buffers fill, then the writer blocks, then the queue.
+    let mut reasons = Vec::new();
+    for _ in 0..200 {
+        reasons = log.lock().unwrap().clone();
+        if !reasons.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        reasons,
+        vec![("/".to_string(), DisconnectReason::SlowConsumer)]
+    );
+    assert_eq!(engine.metrics().slow_consumer_closes(), 1);
+    assert_eq!(engine.metrics().sessions_open(), 0);
+    // What was in flight drains, then the connection ends.
+    expect_closed(&mut ws, Duration::from_secs(10)).await;
+    assert_eq!(engine.metrics().outbound_queued(), 0);
 }
 
 #[actix_rt::test]
