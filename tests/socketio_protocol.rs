@@ -510,3 +510,43 @@ fn a_frame_is_encoded_once_and_shared_by_its_clones() {
     let custom = Frame::event("/desk", "x", &[]);
     assert!(matches!(custom.wire(), WireFrame::Text(t) if &**t == r#"42/desk,["x"]"#));
 }
+
+#[actix_rt::test]
+async fn a_polling_client_collects_the_shutdown_disconnect_on_its_next_get() {
+    let (addr, engine, log, _) = probe_server(64);
+    let client = http();
+    let (sid, _) = polling_handshake(&client, addr, PATH).await;
+    let session = url(addr, PATH, &format!("EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(post(&client, &session, "40").await.0, 200);
+    assert!(get(&client, &session).await.1.starts_with("40{"));
+    // No GET is pending while the server shuts down.
+    let shutdown = {
+        let engine = engine.clone();
+        actix_rt::spawn(async move { engine.shutdown(Duration::from_secs(3)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(get(&client, &session).await, (200, "41\x1e1".to_string()));
+    shutdown.await.unwrap();
+    assert_eq!(engine.metrics().sessions_open(), 0);
+    assert_eq!(get(&client, &session).await.0, 400);
+    assert_eq!(
+        wait_for_log(&log, 1).await[0].1,
+        DisconnectReason::ServerShutdown
+    );
+}
+
+#[actix_rt::test]
+async fn a_polling_client_without_connect_is_told_to_close() {
+    let (addr, _) = conformance(ConformanceOptions {
+        ping_interval: Duration::from_secs(10),
+        ping_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_millis(200),
+        ..options()
+    });
+    let client = http();
+    let (sid, _) = polling_handshake(&client, addr, PATH).await;
+    let session = url(addr, PATH, &format!("EIO=4&transport=polling&sid={sid}"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(get(&client, &session).await, (200, "1".to_string()));
+    assert_eq!(get(&client, &session).await.0, 400);
+}

@@ -82,6 +82,9 @@ pub struct EngineSession<C: EngineConnection> {
     pong_deadline: Option<SpawnHandle>,
     /// The client sent CLOSE over polling with no GET pending (see [`CLOSE_POLL_GRACE`]).
     client_closing: bool,
+    /// Closed by the server with no GET pending: registered until the client's next GET
+    /// has collected the last frames (or a short while has passed).
+    lingering: bool,
     closing: Option<CloseReason>,
 }
 
@@ -108,6 +111,7 @@ impl<C: EngineConnection> EngineSession<C> {
             next_ping,
             pong_deadline: None,
             client_closing: false,
+            lingering: false,
             closing: None,
         }
     }
@@ -219,7 +223,6 @@ impl<C: EngineConnection> EngineSession<C> {
             _ => log::debug!("engine.io session {} closed: {reason:?}", self.sid),
         }
         self.conn.on_close(reason);
-        self.shared.deregister(&self.sid, self.transport);
         let client_gone = matches!(
             reason,
             CloseReason::SlowConsumer
@@ -241,11 +244,25 @@ impl<C: EngineConnection> EngineSession<C> {
                     self.queue.push_control(WireFrame::Text(last.into()));
                     self.queue.close();
                 }
-                if !self.poll_pending {
+                let linger = matches!(
+                    reason,
+                    CloseReason::ServerClose | CloseReason::ServerShutdown
+                );
+                if self.poll_pending {
+                    // The pending GET takes the last frames, then the actor stops.
+                    self.shared.deregister(&self.sid, self.transport);
+                } else if linger {
+                    // Like Node's polling `closeTimeout`: what the server had to say (the
+                    // DISCONNECTs, the CLOSE) waits for the client's next GET, briefly.
+                    self.lingering = true;
+                    ctx.run_later(self.shared.config.ping_timeout, |_, ctx| ctx.stop());
+                } else {
+                    self.shared.deregister(&self.sid, self.transport);
                     ctx.stop();
                 }
             }
             TransportKind::WebSocket => {
+                self.shared.deregister(&self.sid, self.transport);
                 if client_gone {
                     self.queue.discard();
                 } else {
@@ -342,8 +359,9 @@ impl<C: EngineConnection> Actor for EngineSession<C> {
             // Stopped without a close (the arbiter went away): still tell everyone.
             self.closing = Some(CloseReason::ServerShutdown);
             self.conn.on_close(CloseReason::ServerShutdown);
-            self.shared.deregister(&self.sid, self.transport);
         }
+        // Idempotent: most closes have unregistered already, a lingering one has not.
+        self.shared.deregister(&self.sid, self.transport);
         if self.transport == TransportKind::Polling {
             self.queue.discard();
         } else {
@@ -357,7 +375,13 @@ impl<C: EngineConnection> Handler<TransportMsg> for EngineSession<C> {
 
     fn handle(&mut self, msg: TransportMsg, ctx: &mut Context<Self>) -> Self::Result {
         if self.closing.is_some() {
-            return Err(EngineError::UnknownSid);
+            return match msg {
+                TransportMsg::Poll(reply) if self.lingering && !self.poll_pending => {
+                    self.start_poll(reply, ctx);
+                    Ok(())
+                }
+                _ => Err(EngineError::UnknownSid),
+            };
         }
         match msg {
             TransportMsg::Packet(packet) => self.on_packet(packet, ctx),
