@@ -14,6 +14,7 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message as ActixMessage,
     SpawnHandle, WrapFuture,
 };
+use bytestring::ByteString;
 use tokio::sync::oneshot;
 
 use super::app::{AppCommand, CloseReason, CloseSession, EngineConnection, SessionCtl};
@@ -150,7 +151,7 @@ impl<C: EngineConnection> EngineSession<C> {
             return;
         }
         self.queue
-            .push_control(WireFrame::Text(control::PING.into()));
+            .push_control(WireFrame::Text(ByteString::from_static(control::PING)));
         let deadline = self.next_ping + self.shared.config.ping_timeout;
         let delay = deadline.saturating_duration_since(Instant::now());
         self.pong_deadline = Some(ctx.run_later(delay, |session, ctx| {
@@ -241,7 +242,8 @@ impl<C: EngineConnection> EngineSession<C> {
                 if reason == CloseReason::SlowConsumer {
                     self.queue.discard();
                 } else {
-                    self.queue.push_control(WireFrame::Text(last.into()));
+                    self.queue
+                        .push_control(WireFrame::Text(ByteString::from_static(last)));
                     self.queue.close();
                 }
                 let linger = matches!(
