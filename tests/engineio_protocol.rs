@@ -394,3 +394,19 @@ async fn shutdown_closes_everything_and_refuses_new_sessions() {
     let (status, _) = get(&http(), &url(addr, PATH, "EIO=4&transport=polling")).await;
     assert_eq!(status, 503);
 }
+
+#[actix_rt::test]
+async fn handshakes_beyond_max_sessions_get_503() {
+    let mut config = options().engine_config(PATH);
+    config.max_sessions = 1;
+    let engine = EngineServer::engine_only(config, Echo);
+    let addr = serve_engines(vec![engine.clone()]);
+    let client = http();
+    let (sid, _) = polling_handshake(&client, addr, PATH).await;
+    let (status, body) = get(&client, &url(addr, PATH, "EIO=4&transport=polling")).await;
+    assert_eq!(status, 503, "{body}");
+    // Existing sessions keep working.
+    let session = url(addr, PATH, &format!("EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(post(&client, &session, "4x").await.0, 200);
+    assert_eq!(get(&client, &session).await, (200, "4x".to_string()));
+}

@@ -550,3 +550,14 @@ async fn a_polling_client_without_connect_is_told_to_close() {
     assert_eq!(get(&client, &session).await, (200, "1".to_string()));
     assert_eq!(get(&client, &session).await.0, 400);
 }
+
+#[test]
+fn handles_can_be_held_by_other_actors_on_other_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<Socket>();
+    send_sync::<Frame>();
+    send_sync::<EngineServer>();
+    send::<AckSender>();
+    send::<Payload>();
+}
