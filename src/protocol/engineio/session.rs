@@ -81,6 +81,10 @@ pub struct EngineSession<C: EngineConnection> {
     /// does not add up over the heartbeat.
     next_ping: Instant,
     pong_deadline: Option<SpawnHandle>,
+    /// When the outstanding PING times out. Checked on every transport message as well
+    /// as by the timer, so a busy worker that runs the timer late cannot keep a dead
+    /// session answering.
+    pong_due: Option<Instant>,
     /// The client sent CLOSE over polling with no GET pending (see [`CLOSE_POLL_GRACE`]).
     client_closing: bool,
     /// Closed by the server with no GET pending: registered until the client's next GET
@@ -111,6 +115,7 @@ impl<C: EngineConnection> EngineSession<C> {
             poll_pending: false,
             next_ping,
             pong_deadline: None,
+            pong_due: None,
             client_closing: false,
             lingering: false,
             closing: None,
@@ -153,6 +158,7 @@ impl<C: EngineConnection> EngineSession<C> {
         self.queue
             .push_control(WireFrame::Text(ByteString::from_static(control::PING)));
         let deadline = self.next_ping + self.shared.config.ping_timeout;
+        self.pong_due = Some(deadline);
         let delay = deadline.saturating_duration_since(Instant::now());
         self.pong_deadline = Some(ctx.run_later(delay, |session, ctx| {
             session.pong_deadline = None;
@@ -186,6 +192,7 @@ impl<C: EngineConnection> EngineSession<C> {
                 // An unsolicited PONG must not start a second heartbeat.
                 if let Some(deadline) = self.pong_deadline.take() {
                     ctx.cancel_future(deadline);
+                    self.pong_due = None;
                     self.next_ping = Instant::now() + self.shared.config.ping_interval;
                     self.schedule_ping(ctx);
                 }
@@ -384,6 +391,10 @@ impl<C: EngineConnection> Handler<TransportMsg> for EngineSession<C> {
                 }
                 _ => Err(EngineError::UnknownSid),
             };
+        }
+        if self.pong_due.is_some_and(|due| Instant::now() >= due) {
+            self.close(CloseReason::PingTimeout, ctx);
+            return Err(EngineError::UnknownSid);
         }
         match msg {
             TransportMsg::Packet(packet) => self.on_packet(packet, ctx),
