@@ -6,6 +6,11 @@
 //! Layout: [`packet`] is the codec, `queue` the bounded outbound queue, `session` the
 //! per-connection actor, `polling` and `websocket` the transports, `server` the endpoint
 //! and registry, [`app`] the interface an application implements.
+//!
+//! Routing: [`EngineServer::configure`] mounts exactly `config.path` (any method, told
+//! apart by the `EIO`/`transport`/`sid` query), nothing below it, so `<path>socket.io.js`
+//! and `<path>socket.io.min.js` can be served by another handler, registered before or
+//! after.
 
 pub mod app;
 mod error;
