@@ -117,6 +117,9 @@ pub(crate) struct Opened {
 }
 
 /// An Engine.IO server carrying one application (a bare echo, or Socket.IO).
+///
+/// Build it once and clone it into each worker's `App`: clones share the session
+/// registry, which requests of one session reaching different workers rely on.
 #[derive(Clone)]
 pub struct EngineServer {
     pub(crate) shared: Arc<EngineShared>,
