@@ -561,3 +561,33 @@ fn handles_can_be_held_by_other_actors_on_other_threads() {
     send::<AckSender>();
     send::<Payload>();
 }
+
+#[actix_rt::test]
+async fn one_frame_fans_out_to_many_sockets_from_another_thread() {
+    let (addr, engine, _, sockets) = probe_server(64);
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let (mut ws, _) = ws_session(addr, PATH).await;
+        send(&mut ws, "40").await;
+        recv_data(&mut ws).await;
+        clients.push(ws);
+    }
+    let frame = Frame::event("/", "anuncio", &[json!({"texto": "hola a todos"})]);
+    let handles = sockets.lock().unwrap().clone();
+    assert_eq!(handles.len(), 200);
+    // The test's thread is not the server worker's: handles are used across threads.
+    std::thread::spawn(move || {
+        for socket in &handles {
+            socket.send(&frame).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    for ws in &mut clients {
+        assert_eq!(
+            recv_data(ws).await,
+            r#"42["anuncio",{"texto":"hola a todos"}]"#
+        );
+    }
+    assert_eq!(engine.metrics().sessions_websocket(), 200);
+}

@@ -37,7 +37,8 @@ pub(crate) async fn handle(
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Err(EngineError::UnknownSid),
             }
-            // Dropping this future (client gone) drops `answer`, which the session sees.
+            // If this future is dropped (the server gives up on the request), `answer` goes
+            // with it and the session sees the GET cancelled.
             match answer.await {
                 Ok(Ok(body)) => Ok(HttpResponse::Ok().content_type(TEXT).body(body)),
                 Ok(Err(error)) => Err(error),
