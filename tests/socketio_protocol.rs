@@ -245,6 +245,7 @@ impl SocketHandler for ProbeHandler {
     fn on_event(&mut self, event: &str, payload: Payload, ack: Option<AckSender>) {
         match event {
             "bye" => self.socket.disconnect(),
+            "panic" => panic!("a handler bug"),
             "stream" => {
                 // Keeps emitting 16 KB frames until the socket refuses them.
                 let socket = self.socket.clone();
@@ -590,4 +591,23 @@ async fn one_frame_fans_out_to_many_sockets_from_another_thread() {
         );
     }
     assert_eq!(engine.metrics().sessions_websocket(), 200);
+}
+
+#[actix_rt::test]
+async fn a_panicking_handler_closes_its_session_only() {
+    let (addr, _, log, _) = probe_server(64);
+    let (mut bystander, _) = ws_session(addr, PATH).await;
+    send(&mut bystander, "40").await;
+    recv_data(&mut bystander).await;
+    let (mut ws, _) = ws_session(addr, PATH).await;
+    send(&mut ws, "40").await;
+    recv_data(&mut ws).await;
+    send(&mut ws, r#"42["panic"]"#).await;
+    expect_closed(&mut ws, Duration::from_secs(1)).await;
+    assert_eq!(
+        wait_for_log(&log, 1).await,
+        vec![("/".to_string(), DisconnectReason::ParseError)]
+    );
+    send(&mut bystander, r#"427["echo","vivo"]"#).await;
+    assert_eq!(recv_data(&mut bystander).await, r#"437["vivo"]"#);
 }

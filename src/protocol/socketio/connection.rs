@@ -120,8 +120,7 @@ impl SioConnection {
                 if let Some(index) = self.slot_index(&packet.namespace) {
                     let mut slot = self.slots.swap_remove(index);
                     slot.socket.mark_closed();
-                    slot.handler
-                        .on_disconnect(DisconnectReason::ClientNamespaceDisconnect);
+                    notify_disconnect(&mut slot, DisconnectReason::ClientNamespaceDisconnect);
                 }
             }
             PacketKind::Event | PacketKind::BinaryEvent => {
@@ -144,7 +143,8 @@ impl SioConnection {
                     args: items,
                     attachments,
                 };
-                slot.handler.on_event(&event, payload, ack);
+                let handler = &mut slot.handler;
+                guarded("on_event", || handler.on_event(&event, payload, ack))?;
             }
             // The server never asks for acks, so there is nothing to match them with.
             PacketKind::Ack | PacketKind::BinaryAck => {}
@@ -173,7 +173,11 @@ impl SioConnection {
             self.session.clone(),
         );
         let handshake = self.request.handshake(packet.data);
-        match handler_factory.connect(socket.clone(), &handshake) {
+        let accepted = guarded("connect", || {
+            handler_factory.connect(socket.clone(), &handshake)
+        })
+        .inspect_err(|_| socket.mark_closed())?;
+        match accepted {
             Ok(handler) => {
                 let mut text = header(PacketKind::Connect, &namespace, 0, None);
                 text.push_str(&json!({ "sid": socket.id() }).to_string());
@@ -203,9 +207,22 @@ impl SioConnection {
         let mut slot = self.slots.swap_remove(index);
         let _ = ctl.send(disconnect_frame(slot.socket.namespace()));
         slot.socket.mark_closed();
-        slot.handler
-            .on_disconnect(DisconnectReason::ServerNamespaceDisconnect);
+        notify_disconnect(&mut slot, DisconnectReason::ServerNamespaceDisconnect);
     }
+}
+
+/// Runs application code so that a panic in it ends this session, not the worker thread
+/// and every other session on it.
+fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, ProtocolViolation> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        log::error!("socket.io: a namespace handler panicked in {what}");
+        violation("handler panicked")
+    })
+}
+
+fn notify_disconnect(slot: &mut Slot, reason: DisconnectReason) {
+    let handler = &mut slot.handler;
+    let _ = guarded("on_disconnect", || handler.on_disconnect(reason));
 }
 
 fn violation(what: &str) -> ProtocolViolation {
@@ -335,7 +352,7 @@ impl EngineConnection for SioConnection {
         };
         for mut slot in self.slots.drain(..) {
             slot.socket.mark_closed();
-            slot.handler.on_disconnect(reason);
+            notify_disconnect(&mut slot, reason);
         }
         self.reassembly = None;
     }
