@@ -413,3 +413,22 @@ async fn handshakes_beyond_max_sessions_get_503() {
     assert_eq!(post(&client, &session, "4x").await.0, 200);
     assert_eq!(get(&client, &session).await, (200, "4x".to_string()));
 }
+
+#[actix_rt::test]
+async fn overlapping_posts_close_the_session() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, _) = conformance(options());
+    let client = http();
+    let (sid, _) = polling_handshake(&client, addr, PATH).await;
+    let session = url(addr, PATH, &format!("EIO=4&transport=polling&sid={sid}"));
+    // A POST whose body is still arriving...
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {PATH}?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10\r\n\r\n4abc"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...and a second one meanwhile.
+    assert_eq!(post(&client, &session, "4second").await.0, 400);
+    assert_eq!(get(&client, &session).await.0, 400);
+}

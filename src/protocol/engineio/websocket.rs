@@ -43,7 +43,8 @@ pub(crate) async fn handle(
         }
         Some(sid) => {
             server.check_allowed(&req)?;
-            let (recipient, queue) = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+            let entry = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+            let (recipient, queue) = (entry.recipient.clone(), entry.queue.clone());
             match recipient.send(TransportMsg::UpgradeRequest).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
