@@ -19,6 +19,9 @@
 //!     let engine = engine.clone();
 //!     App::new().configure(move |cfg| engine.configure(cfg))
 //! })
+//! // Without this actix does not notice a client dropping its waiting polling GET, and
+//! // the session would only end at the next request or the heartbeat.
+//! .h1_allow_half_closed(false)
 //! ```
 //!
 //! [`conformance`] holds the reference servers of the official test suites, built from

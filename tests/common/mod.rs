@@ -26,6 +26,7 @@ where
         App::new().configure(move |cfg| configure(cfg))
     })
     .workers(1)
+    .h1_allow_half_closed(false)
     .disable_signals()
     .bind(("127.0.0.1", 0))
     .expect("bind");
