@@ -15,6 +15,9 @@ async fn main() -> std::io::Result<()> {
         let servers = app_servers.clone();
         App::new().configure(move |cfg| servers.configure(cfg))
     })
+    // A client that drops its polling GET must end the session (the suites check it):
+    // only without half-closed connections does actix notice the EOF while it waits.
+    .h1_allow_half_closed(false)
     .bind(("127.0.0.1", 3000))?;
     // `localhost` resolves to ::1 first on many hosts (Node's fetch uses that order).
     match server.bind(("::1", 3000)) {

@@ -17,6 +17,9 @@ use super::queue::{EnqueueError, OutboundQueue, Pushed, WireFrame};
 use super::session::EngineSession;
 
 /// The first HTTP request of a session (polling handshake GET or WebSocket upgrade).
+///
+/// The header values share the connection's read buffer: an application that keeps
+/// them for the life of the session should copy them (see Socket.IO's connection).
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub headers: HeaderMap,

@@ -6,6 +6,11 @@
 //! Layout: [`packet`] is the codec, `queue` the bounded outbound queue, `session` the
 //! per-connection actor, `polling` and `websocket` the transports, `server` the endpoint
 //! and registry, [`app`] the interface an application implements.
+//!
+//! Routing: [`EngineServer::configure`] mounts exactly `config.path` (any method, told
+//! apart by the `EIO`/`transport`/`sid` query), nothing below it, so `<path>socket.io.js`
+//! and `<path>socket.io.min.js` can be served by another handler, registered before or
+//! after.
 
 pub mod app;
 mod error;
@@ -31,6 +36,9 @@ pub use packet::Message;
 pub use queue::{EnqueueError, WireFrame};
 pub use server::{EngineServer, new_id};
 
+/// The admission check run on every handshake request (Origin policy etc.).
+pub type AllowRequest = Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>;
+
 /// Engine.IO settings of one server.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -44,8 +52,7 @@ pub struct EngineConfig {
     /// Sessions open at once; handshakes beyond it get 503.
     pub max_sessions: usize,
     /// Checked on every handshake request before a session exists (Origin policy etc.).
-    pub allow_request:
-        Option<Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>>,
+    pub allow_request: Option<AllowRequest>,
 }
 
 impl Default for EngineConfig {

@@ -76,7 +76,10 @@ impl Inbound {
         let mut packets = Vec::new();
         let mut rest = body;
         loop {
-            let end = memchr(RECORD_SEPARATOR, &rest).unwrap_or(rest.len());
+            let end = rest
+                .iter()
+                .position(|&byte| byte == RECORD_SEPARATOR)
+                .unwrap_or(rest.len());
             let record = rest.split_to(end);
             packets.push(Self::decode_record(record)?);
             if rest.is_empty() {
@@ -101,10 +104,6 @@ impl Inbound {
         let text = ByteString::try_from(record).map_err(|_| PacketError::Utf8)?;
         Self::decode_text(text)
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// Encodes queued frames as one long-polling response body.

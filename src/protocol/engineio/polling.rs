@@ -1,6 +1,8 @@
 //! The HTTP long-polling transport: the handshake GET, the data GET that waits for
 //! something to send, and the POST that carries the client's packets.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use actix_web::{HttpRequest, HttpResponse, http::Method, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -28,7 +30,8 @@ pub(crate) async fn handle(
         let opened = server.open_session(&req, TransportKind::Polling, None);
         return Ok(HttpResponse::Ok().content_type(TEXT).body(opened.handshake));
     };
-    let (session, _queue) = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+    let entry = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+    let session = &entry.recipient;
     match *req.method() {
         Method::GET => {
             let (reply, answer) = oneshot::channel();
@@ -37,7 +40,8 @@ pub(crate) async fn handle(
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Err(EngineError::UnknownSid),
             }
-            // Dropping this future (client gone) drops `answer`, which the session sees.
+            // If this future is dropped (the server gives up on the request), `answer` goes
+            // with it and the session sees the GET cancelled.
             match answer.await {
                 Ok(Ok(body)) => Ok(HttpResponse::Ok().content_type(TEXT).body(body)),
                 Ok(Err(error)) => Err(error),
@@ -45,6 +49,13 @@ pub(crate) async fn handle(
             }
         }
         Method::POST => {
+            if entry.posting.swap(true, Ordering::AcqRel) {
+                // Like Node: overlapping POSTs could reorder packets, so the session ends.
+                log::info!("engine.io session {sid} closed: overlapping polling POST");
+                session.do_send(TransportMsg::TransportGone(CloseReason::TransportError));
+                return Err(EngineError::BadRequest);
+            }
+            let _posting = Posting(&entry.posting);
             let max = server.shared.config.max_payload;
             let body = match read_body(&req, body, max).await {
                 Ok(body) => body,
@@ -70,6 +81,15 @@ pub(crate) async fn handle(
             }
         }
         _ => Err(EngineError::BadRequest),
+    }
+}
+
+/// Marks the session's POST slot free again however the request ends.
+struct Posting<'a>(&'a AtomicBool);
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

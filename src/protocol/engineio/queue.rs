@@ -241,3 +241,47 @@ impl OutboundQueue {
         frames
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &'static str) -> WireFrame {
+        WireFrame::Text(ByteString::from_static(s))
+    }
+
+    #[test]
+    fn overflow_is_reported_once_then_refused() {
+        let metrics = Arc::new(EngineMetrics::default());
+        let queue = OutboundQueue::new(2, metrics.clone());
+        assert_eq!(queue.push(text("4a")), Ok(Pushed::Queued));
+        assert_eq!(queue.push(text("4b")), Ok(Pushed::Queued));
+        assert_eq!(queue.push(text("4c")), Ok(Pushed::Overflowed));
+        assert_eq!(queue.push(text("4d")), Err(EnqueueError::Full));
+        // The engine's own packets still get through until the session closes.
+        assert!(queue.push_control(text("1")));
+        assert_eq!(metrics.outbound_queued(), 3);
+        queue.discard();
+        assert_eq!(metrics.outbound_queued(), 0);
+        assert!(!queue.push_control(text("2")));
+    }
+
+    #[test]
+    fn closed_queue_drains_then_ends() {
+        let metrics = Arc::new(EngineMetrics::default());
+        let queue = OutboundQueue::new(8, metrics.clone());
+        queue.push(text("4a")).unwrap();
+        queue.close();
+        assert_eq!(queue.push(text("4b")), Err(EnqueueError::Closed));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(matches!(queue.next().await, Some(WireFrame::Text(t)) if &*t == "4a"));
+            assert!(queue.next().await.is_none());
+            queue.closed().await;
+        });
+        assert_eq!(metrics.outbound_queued(), 0);
+    }
+}

@@ -24,21 +24,24 @@ pub(crate) enum TransportKind {
     WebSocket,
 }
 
-struct SessionEntry {
-    recipient: Recipient<TransportMsg>,
-    queue: Arc<OutboundQueue>,
+/// What requests of a session need to reach it.
+pub(crate) struct SessionEntry {
+    pub(crate) recipient: Recipient<TransportMsg>,
+    pub(crate) queue: Arc<OutboundQueue>,
+    /// A polling POST of this session is being read (two at once is a client error).
+    pub(crate) posting: AtomicBool,
 }
 
 /// State shared by the endpoint and every session of one server.
 pub(crate) struct EngineShared {
     pub(crate) config: EngineConfig,
     pub(crate) metrics: Arc<EngineMetrics>,
-    sessions: Mutex<HashMap<Arc<str>, SessionEntry>>,
+    sessions: Mutex<HashMap<Arc<str>, Arc<SessionEntry>>>,
     shutting_down: AtomicBool,
 }
 
 impl EngineShared {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<Arc<str>, SessionEntry>> {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<SessionEntry>>> {
         self.sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -117,6 +120,9 @@ pub(crate) struct Opened {
 }
 
 /// An Engine.IO server carrying one application (a bare echo, or Socket.IO).
+///
+/// Build it once and clone it into each worker's `App`: clones share the session
+/// registry, which requests of one session reaching different workers rely on.
 #[derive(Clone)]
 pub struct EngineServer {
     pub(crate) shared: Arc<EngineShared>,
@@ -232,14 +238,8 @@ impl EngineServer {
         Ok(())
     }
 
-    pub(crate) fn lookup(
-        &self,
-        sid: &str,
-    ) -> Option<(Recipient<TransportMsg>, Arc<OutboundQueue>)> {
-        self.shared
-            .sessions()
-            .get(sid)
-            .map(|entry| (entry.recipient.clone(), entry.queue.clone()))
+    pub(crate) fn lookup(&self, sid: &str) -> Option<Arc<SessionEntry>> {
+        self.shared.sessions().get(sid).cloned()
     }
 
     /// Creates, registers and starts a session; for a WebSocket the handshake is queued
@@ -284,10 +284,11 @@ impl EngineServer {
         });
         shared.sessions().insert(
             sid,
-            SessionEntry {
+            Arc::new(SessionEntry {
                 recipient: recipient.clone(),
                 queue: queue.clone(),
-            },
+                posting: AtomicBool::new(false),
+            }),
         );
         shared
             .metrics

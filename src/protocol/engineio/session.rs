@@ -14,6 +14,7 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message as ActixMessage,
     SpawnHandle, WrapFuture,
 };
+use bytestring::ByteString;
 use tokio::sync::oneshot;
 
 use super::app::{AppCommand, CloseReason, CloseSession, EngineConnection, SessionCtl};
@@ -80,8 +81,15 @@ pub struct EngineSession<C: EngineConnection> {
     /// does not add up over the heartbeat.
     next_ping: Instant,
     pong_deadline: Option<SpawnHandle>,
+    /// When the outstanding PING times out. Checked on every transport message as well
+    /// as by the timer, so a busy worker that runs the timer late cannot keep a dead
+    /// session answering.
+    pong_due: Option<Instant>,
     /// The client sent CLOSE over polling with no GET pending (see [`CLOSE_POLL_GRACE`]).
     client_closing: bool,
+    /// Closed by the server with no GET pending: registered until the client's next GET
+    /// has collected the last frames (or a short while has passed).
+    lingering: bool,
     closing: Option<CloseReason>,
 }
 
@@ -107,7 +115,9 @@ impl<C: EngineConnection> EngineSession<C> {
             poll_pending: false,
             next_ping,
             pong_deadline: None,
+            pong_due: None,
             client_closing: false,
+            lingering: false,
             closing: None,
         }
     }
@@ -146,8 +156,9 @@ impl<C: EngineConnection> EngineSession<C> {
             return;
         }
         self.queue
-            .push_control(WireFrame::Text(control::PING.into()));
+            .push_control(WireFrame::Text(ByteString::from_static(control::PING)));
         let deadline = self.next_ping + self.shared.config.ping_timeout;
+        self.pong_due = Some(deadline);
         let delay = deadline.saturating_duration_since(Instant::now());
         self.pong_deadline = Some(ctx.run_later(delay, |session, ctx| {
             session.pong_deadline = None;
@@ -181,6 +192,7 @@ impl<C: EngineConnection> EngineSession<C> {
                 // An unsolicited PONG must not start a second heartbeat.
                 if let Some(deadline) = self.pong_deadline.take() {
                     ctx.cancel_future(deadline);
+                    self.pong_due = None;
                     self.next_ping = Instant::now() + self.shared.config.ping_interval;
                     self.schedule_ping(ctx);
                 }
@@ -219,7 +231,6 @@ impl<C: EngineConnection> EngineSession<C> {
             _ => log::debug!("engine.io session {} closed: {reason:?}", self.sid),
         }
         self.conn.on_close(reason);
-        self.shared.deregister(&self.sid, self.transport);
         let client_gone = matches!(
             reason,
             CloseReason::SlowConsumer
@@ -238,14 +249,29 @@ impl<C: EngineConnection> EngineSession<C> {
                 if reason == CloseReason::SlowConsumer {
                     self.queue.discard();
                 } else {
-                    self.queue.push_control(WireFrame::Text(last.into()));
+                    self.queue
+                        .push_control(WireFrame::Text(ByteString::from_static(last)));
                     self.queue.close();
                 }
-                if !self.poll_pending {
+                let linger = matches!(
+                    reason,
+                    CloseReason::ServerClose | CloseReason::ServerShutdown
+                );
+                if self.poll_pending {
+                    // The pending GET takes the last frames, then the actor stops.
+                    self.shared.deregister(&self.sid, self.transport);
+                } else if linger {
+                    // Like Node's polling `closeTimeout`: what the server had to say (the
+                    // DISCONNECTs, the CLOSE) waits for the client's next GET, briefly.
+                    self.lingering = true;
+                    ctx.run_later(self.shared.config.ping_timeout, |_, ctx| ctx.stop());
+                } else {
+                    self.shared.deregister(&self.sid, self.transport);
                     ctx.stop();
                 }
             }
             TransportKind::WebSocket => {
+                self.shared.deregister(&self.sid, self.transport);
                 if client_gone {
                     self.queue.discard();
                 } else {
@@ -342,8 +368,9 @@ impl<C: EngineConnection> Actor for EngineSession<C> {
             // Stopped without a close (the arbiter went away): still tell everyone.
             self.closing = Some(CloseReason::ServerShutdown);
             self.conn.on_close(CloseReason::ServerShutdown);
-            self.shared.deregister(&self.sid, self.transport);
         }
+        // Idempotent: most closes have unregistered already, a lingering one has not.
+        self.shared.deregister(&self.sid, self.transport);
         if self.transport == TransportKind::Polling {
             self.queue.discard();
         } else {
@@ -357,6 +384,16 @@ impl<C: EngineConnection> Handler<TransportMsg> for EngineSession<C> {
 
     fn handle(&mut self, msg: TransportMsg, ctx: &mut Context<Self>) -> Self::Result {
         if self.closing.is_some() {
+            return match msg {
+                TransportMsg::Poll(reply) if self.lingering && !self.poll_pending => {
+                    self.start_poll(reply, ctx);
+                    Ok(())
+                }
+                _ => Err(EngineError::UnknownSid),
+            };
+        }
+        if self.pong_due.is_some_and(|due| Instant::now() >= due) {
+            self.close(CloseReason::PingTimeout, ctx);
             return Err(EngineError::UnknownSid);
         }
         match msg {

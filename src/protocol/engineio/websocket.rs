@@ -37,16 +37,14 @@ pub(crate) async fn handle(
             let (response, ws, stream) =
                 actix_ws::handle(&req, body).map_err(|_| EngineError::BadRequest)?;
             let opened = server.open_session(&req, TransportKind::WebSocket, Some(ws.clone()));
-            let stream = configure(
-                stream.max_frame_size(max_payload).aggregate_continuations(),
-                max_payload,
-            );
+            let stream = limit(stream, max_payload);
             actix_web::rt::spawn(read_loop(stream, ws, opened.recipient, opened.queue));
             Ok(response)
         }
         Some(sid) => {
             server.check_allowed(&req)?;
-            let (recipient, queue) = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+            let entry = server.lookup(sid).ok_or(EngineError::UnknownSid)?;
+            let (recipient, queue) = (entry.recipient.clone(), entry.queue.clone());
             match recipient.send(TransportMsg::UpgradeRequest).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
@@ -66,18 +64,19 @@ pub(crate) async fn handle(
                     return Err(EngineError::BadRequest);
                 }
             };
-            let stream = configure(
-                stream.max_frame_size(max_payload).aggregate_continuations(),
-                max_payload,
-            );
+            let stream = limit(stream, max_payload);
             actix_web::rt::spawn(probe_then_read(stream, ws, recipient, queue));
             Ok(response)
         }
     }
 }
 
-fn configure(stream: AggregatedMessageStream, max_payload: usize) -> AggregatedMessageStream {
-    stream.max_continuation_size(max_payload)
+/// A message larger than `maxPayload` ends the connection, framed in one piece or not.
+fn limit(stream: actix_ws::MessageStream, max_payload: usize) -> AggregatedMessageStream {
+    stream
+        .max_frame_size(max_payload)
+        .aggregate_continuations()
+        .max_continuation_size(max_payload)
 }
 
 enum Read {

@@ -4,8 +4,11 @@
 //! It lives inside the session actor, so handlers run there without locks, and every
 //! malformed input becomes a [`ProtocolViolation`] that closes this session only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -15,11 +18,54 @@ use super::packet::{Packet, PacketKind, header, write_array};
 use super::socket::{AckSender, Socket};
 use super::{Payload, SioShared};
 use crate::protocol::engineio::{
-    CloseReason, EngineConnection, Message, ProtocolViolation, SessionCtl, SessionHandle, WireFrame,
+    CloseReason, EngineConnection, Message, ProtocolViolation, RequestInfo, SessionCtl,
+    SessionHandle, WireFrame,
 };
 
 /// Attachments of one packet may not add up to more than this.
 const MAX_ATTACHMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The handshake request, kept for the CONNECTs to come in a compact form that owns its
+/// bytes: a `HeaderMap` costs about 2 KB per idle connection, and its values would pin
+/// the connection's read buffer.
+struct StoredRequest {
+    headers: Box<[(HeaderName, HeaderValue)]>,
+    query: Box<str>,
+    remote_addr: Option<SocketAddr>,
+}
+
+impl StoredRequest {
+    fn new(request: &RequestInfo) -> Self {
+        let headers = request
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_str().as_bytes()).ok()?,
+                    HeaderValue::from_bytes(value.as_bytes()).ok()?,
+                ))
+            })
+            .collect();
+        StoredRequest {
+            headers,
+            query: request.query.as_str().into(),
+            remote_addr: request.remote_addr,
+        }
+    }
+
+    fn handshake(&self, auth: Option<Value>) -> Handshake {
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers.iter() {
+            headers.append(name.clone(), value.clone());
+        }
+        Handshake {
+            headers,
+            query: self.query.to_string(),
+            remote_addr: self.remote_addr,
+            auth,
+        }
+    }
+}
 
 /// Requests to a connection from its [`Socket`] handles.
 pub enum SioCommand {
@@ -42,7 +88,7 @@ struct Reassembly {
 pub struct SioConnection {
     shared: Arc<SioShared>,
     session: SessionHandle<SioConnection>,
-    handshake: Handshake,
+    request: StoredRequest,
     slots: Vec<Slot>,
     reassembly: Option<Reassembly>,
 }
@@ -51,12 +97,12 @@ impl SioConnection {
     pub(crate) fn new(
         shared: Arc<SioShared>,
         session: SessionHandle<SioConnection>,
-        handshake: Handshake,
+        request: &RequestInfo,
     ) -> Self {
         SioConnection {
             shared,
             session,
-            handshake,
+            request: StoredRequest::new(request),
             slots: Vec::new(),
             reassembly: None,
         }
@@ -74,8 +120,7 @@ impl SioConnection {
                 if let Some(index) = self.slot_index(&packet.namespace) {
                     let mut slot = self.slots.swap_remove(index);
                     slot.socket.mark_closed();
-                    slot.handler
-                        .on_disconnect(DisconnectReason::ClientNamespaceDisconnect);
+                    notify_disconnect(&mut slot, DisconnectReason::ClientNamespaceDisconnect);
                 }
             }
             PacketKind::Event | PacketKind::BinaryEvent => {
@@ -98,7 +143,8 @@ impl SioConnection {
                     args: items,
                     attachments,
                 };
-                slot.handler.on_event(&event, payload, ack);
+                let handler = &mut slot.handler;
+                guarded("on_event", || handler.on_event(&event, payload, ack))?;
             }
             // The server never asks for acks, so there is nothing to match them with.
             PacketKind::Ack | PacketKind::BinaryAck => {}
@@ -126,9 +172,12 @@ impl SioConnection {
             &namespace,
             self.session.clone(),
         );
-        let mut handshake = self.handshake.clone();
-        handshake.auth = packet.data;
-        match handler_factory.connect(socket.clone(), &handshake) {
+        let handshake = self.request.handshake(packet.data);
+        let accepted = guarded("connect", || {
+            handler_factory.connect(socket.clone(), &handshake)
+        })
+        .inspect_err(|_| socket.mark_closed())?;
+        match accepted {
             Ok(handler) => {
                 let mut text = header(PacketKind::Connect, &namespace, 0, None);
                 text.push_str(&json!({ "sid": socket.id() }).to_string());
@@ -158,9 +207,22 @@ impl SioConnection {
         let mut slot = self.slots.swap_remove(index);
         let _ = ctl.send(disconnect_frame(slot.socket.namespace()));
         slot.socket.mark_closed();
-        slot.handler
-            .on_disconnect(DisconnectReason::ServerNamespaceDisconnect);
+        notify_disconnect(&mut slot, DisconnectReason::ServerNamespaceDisconnect);
     }
+}
+
+/// Runs application code so that a panic in it ends this session, not the worker thread
+/// and every other session on it.
+fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, ProtocolViolation> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        log::error!("socket.io: a namespace handler panicked in {what}");
+        violation("handler panicked")
+    })
+}
+
+fn notify_disconnect(slot: &mut Slot, reason: DisconnectReason) {
+    let handler = &mut slot.handler;
+    let _ = guarded("on_disconnect", || handler.on_disconnect(reason));
 }
 
 fn violation(what: &str) -> ProtocolViolation {
@@ -290,7 +352,7 @@ impl EngineConnection for SioConnection {
         };
         for mut slot in self.slots.drain(..) {
             slot.socket.mark_closed();
-            slot.handler.on_disconnect(reason);
+            notify_disconnect(&mut slot, reason);
         }
         self.reassembly = None;
     }

@@ -104,13 +104,7 @@ impl EngineApp for SocketIoServer {
     type Connection = SioConnection;
 
     fn open(&self, session: SessionHandle<SioConnection>, request: &RequestInfo) -> SioConnection {
-        let handshake = Handshake {
-            headers: request.headers.clone(),
-            query: request.query.clone(),
-            remote_addr: request.remote_addr,
-            auth: None,
-        };
-        SioConnection::new(self.shared.clone(), session, handshake)
+        SioConnection::new(self.shared.clone(), session, request)
     }
 }
 
