@@ -116,6 +116,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     .disable_signals()
     // Socket.IO frames are small and latency-bound: never hold one back for Nagle.
     .tcp_nodelay(true)
+    // Notice a client dropping its pending polling GET at once (the session closes then).
+    .h1_allow_half_closed(false)
     .shutdown_timeout(settings.server.shutdown_timeout_secs);
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
