@@ -127,7 +127,7 @@ struct DeskSocket {
 
 impl DeskSocket {
     fn post(&mut self, payload: Payload, ack: Option<AckSender>) {
-        let request = match parse_post(payload.args.first(), &self.limits) {
+        let request = match parse_post(payload.args.into_iter().next(), &self.limits) {
             Ok(request) => request,
             Err(invalid) => return self.answer(ack, Err(invalid.into())),
         };
