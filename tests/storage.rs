@@ -382,6 +382,36 @@ async fn outage(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
+/// Shutdown while the database is away: bounded by `flush_timeout_ms`; what could not
+/// be stored is answered with an error, never acked.
+async fn shutdown_during_outage(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.flush_timeout_ms = 500;
+    settings.connect_timeout_ms = 200;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    proxy.cut();
+    let sends: Vec<_> = (0..50)
+        .map(|i| writer.send(Persist(message("tarde", "admin", &format!("t{i}")))))
+        .collect();
+    let pending = actix_rt::spawn(join_all(sends));
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    storage.flush_and_stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown is bounded"
+    );
+    let acks = pending.await.unwrap();
+    assert!(
+        acks.iter()
+            .all(|a| matches!(a, Ok(Err(StoreError::Unavailable))))
+    );
+    assert_eq!(db.count_rows(), 0);
+}
+
 /// A COMMIT that reached the server but whose reply was lost: the retry must find the
 /// rows already there and ack them under their ids, not insert them again.
 async fn lost_commit_reply(kind: Kind) {
@@ -446,7 +476,8 @@ suite!(
         users,
         flush_on_shutdown,
         outage,
-        lost_commit_reply
+        lost_commit_reply,
+        shutdown_during_outage
     ]
 );
 suite!(

@@ -221,3 +221,49 @@ pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), Stora
         .build_unchecked(DbManager::new(backend, url));
     Ok((backend, pool))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_scheme() {
+        let pick = |url: &str| Backend::from_url(url).map(|(b, u)| (b, u)).ok();
+        assert_eq!(
+            pick("postgres://u@h/db"),
+            Some((Backend::Postgres, "postgres://u@h/db".into()))
+        );
+        assert_eq!(
+            pick("postgresql://h/db").map(|p| p.0),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            pick("mysql://root@127.0.0.1:3306/test").map(|p| p.0),
+            Some(Backend::Mysql)
+        );
+        assert_eq!(
+            pick("mariadb://h/db"),
+            Some((Backend::Mysql, "mysql://h/db".into()))
+        );
+        assert_eq!(
+            pick("mensajero.db"),
+            Some((Backend::Sqlite, "mensajero.db".into()))
+        );
+        assert_eq!(
+            pick("sqlite:///var/lib/m.db"),
+            Some((Backend::Sqlite, "/var/lib/m.db".into()))
+        );
+        assert_eq!(pick("redis://h"), None);
+        assert_eq!(pick(""), None);
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("mysql://root@h/db"), "mysql://root@h/db");
+        assert_eq!(redact("mensajero.db"), "mensajero.db");
+    }
+}

@@ -1,8 +1,33 @@
 //! Storage: messages and users in SQLite, PostgreSQL or MySQL/MariaDB through Diesel.
 //!
-//! Writes go through [`MessageWriter`] (group commit, bounded spool, retries) onto a
-//! SyncArbiter pool of [`DbExecutor`]s sharing an r2d2 pool; reads go to the executors
-//! directly. The rest of the program sees only the message types defined here.
+//! Writes go through the message writer (group commit, bounded spool, retries) onto a
+//! SyncArbiter pool of database executors sharing an r2d2 pool; reads go to the
+//! executors directly. The rest of the program sees only the types defined here.
+//!
+//! One file per concern:
+//! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and
+//!   the SQLite pragmas;
+//! - `migrations`: the embedded per-backend Diesel migrations;
+//! - `schema`, `models`: the tables and their row types;
+//! - `queries`: every statement, written once for the three backends;
+//! - `executor`: the `DbExecutor` actors (the only code that blocks on the database) and
+//!   their messages;
+//! - `writer`: the `MessageWriter` actor: group commit, acks after commit in acceptance
+//!   order, the spool, retries with backoff, exactly-once across ambiguous failures.
+//!
+//! Decisions worth knowing:
+//! - `mensajes` has one column more than the seed's, `clave` (NULL-able, unique): the
+//!   writer's idempotency key. A batch retried after a failure that may have hidden a
+//!   commit inserts only the rows whose key is not stored yet. Rows written by anything
+//!   else (the seed's `INSERT`) leave it NULL.
+//! - `fecha` is stored as UTC without a time zone (`timestamp(3)`, `DATETIME(3)`, SQLite
+//!   text), cut to milliseconds before it is written, so the ack's `fecha` is the stored
+//!   one. Column defaults (for foreign INSERTs) are UTC on SQLite and PostgreSQL and the
+//!   session time zone on MySQL, as in the seed.
+//! - The ids of a batch: `RETURNING` on PostgreSQL, `last_insert_rowid()` arithmetic on
+//!   SQLite (one statement under its write lock numbers rows consecutively),
+//!   `LAST_INSERT_ID()` arithmetic on MySQL/MariaDB when `innodb_autoinc_lock_mode` is 0
+//!   or 1 (checked at start-up), else a lookup by key.
 //!
 //! CONTRACT of the public items below (used by `broker/`, `http/`, `cli.rs`, `server.rs`).
 
