@@ -90,6 +90,13 @@ pub struct StorageSettings {
     /// `innodb_autoinc_lock_mode` promises them, else look ids up by key) or `lookup`.
     #[serde(default = "default_mysql_ids")]
     pub mysql_ids: String,
+    /// SQLite: WAL pages between automatic checkpoints (SQLite's own default is 1000).
+    #[serde(default = "default_sqlite_wal_autocheckpoint")]
+    pub sqlite_wal_autocheckpoint: u32,
+}
+
+fn default_sqlite_wal_autocheckpoint() -> u32 {
+    10000
 }
 
 fn default_connect_timeout_ms() -> u64 {
