@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn backend_follows_the_scheme() {
-        let pick = |url: &str| Backend::from_url(url).map(|(b, u)| (b, u)).ok();
+        let pick = |url: &str| Backend::from_url(url).ok();
         assert_eq!(
             pick("postgres://u@h/db"),
             Some((Backend::Postgres, "postgres://u@h/db".into()))
