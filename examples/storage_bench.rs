@@ -145,7 +145,10 @@ impl BenchDb {
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
-        let drop = format!("DROP DATABASE IF EXISTS {}", self.name);
+        let drop = match self.kind {
+            Kind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
         let _ = match self.kind {
             Kind::Sqlite => return,
             Kind::Postgres => {
@@ -168,7 +171,7 @@ fn message(i: u64) -> NewMessage {
 }
 
 /// `senders` tasks, each sending one message and awaiting its ack, again and again.
-async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Duration, u64) {
+async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Duration, u64, f64) {
     let storage = Storage::start(&db.settings(batch_max)).expect("storage");
     let writer = storage.writer();
     let issued = Arc::new(AtomicU64::new(0));
@@ -199,9 +202,15 @@ async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Du
         task.await.unwrap();
     }
     let elapsed = start.elapsed();
-    let batches = storage.writer_stats().batches_total;
+    let stats = storage.writer_stats();
     storage.flush_and_stop().await;
-    (acked.load(Ordering::Relaxed), elapsed, batches)
+    let mean_ack_ms = stats.store_latency_us_sum as f64 / stats.stored_total.max(1) as f64 / 1000.0;
+    (
+        acked.load(Ordering::Relaxed),
+        elapsed,
+        stats.batches_total,
+        mean_ack_ms,
+    )
 }
 
 /// The seed: a pool of 10 connections, one autocommit INSERT per message.
@@ -292,19 +301,24 @@ fn main() {
     actix_rt::System::new().block_on(async {
         if wants("group") {
             let db = BenchDb::create(&args);
-            let (n, t, batches) = through_writer(&db, &args, args.batch_max).await;
+            let (n, t, batches, ack_ms) = through_writer(&db, &args, args.batch_max).await;
             let each = n as f64 / batches.max(1) as f64;
             report(
                 "group commit",
                 n,
                 t,
-                &format!("({batches} transactions, {each:.0} msgs each)"),
+                &format!("({batches} transactions, {each:.0} msgs each, mean ack {ack_ms:.1} ms)"),
             );
         }
         if wants("single") {
             let db = BenchDb::create(&args);
-            let (n, t, batches) = through_writer(&db, &args, 1).await;
-            report("batch size 1", n, t, &format!("({batches} transactions)"));
+            let (n, t, batches, ack_ms) = through_writer(&db, &args, 1).await;
+            report(
+                "batch size 1",
+                n,
+                t,
+                &format!("({batches} transactions, mean ack {ack_ms:.1} ms)"),
+            );
         }
     });
     if wants("seed") {
