@@ -412,6 +412,36 @@ async fn shutdown_during_outage(kind: Kind) {
     assert_eq!(db.count_rows(), 0);
 }
 
+/// The table as the seed's `schema.sql` creates it.
+const SEED_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mensajes (
+  id           BIGINT AUTO_INCREMENT PRIMARY KEY,
+  de_usuario   VARCHAR(64) NOT NULL,
+  para_usuario VARCHAR(64) NOT NULL,
+  mensaje      TEXT NOT NULL,
+  fecha        DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/// A database the seed already uses: its `mensajes` (from the seed's schema.sql) is
+/// adopted in place, old rows readable, the seed's INSERT still working beside ours.
+async fn adopts_seed_database(kind: Kind) {
+    let db = TestDb::create(kind);
+    db.execute(SEED_SCHEMA);
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('vieja', 'admin', 'de antes')");
+    let storage = Storage::start(&db.settings()).expect("start on the seed's database");
+    let writer = storage.writer();
+    let ours = writer
+        .send(Persist(message("vieja", "admin", "de ahora")))
+        .await
+        .unwrap()
+        .unwrap();
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('admin', 'vieja', 'del seed')");
+    let rows = storage.conversation("vieja", page(0)).await.unwrap();
+    let texts: Vec<_> = rows.iter().map(|r| r.mensaje.as_str()).collect();
+    assert_eq!(texts, ["de antes", "de ahora", "del seed"]);
+    assert_eq!(rows[1], ours);
+    storage.flush_and_stop().await;
+}
+
 /// A COMMIT that reached the server but whose reply was lost: the retry must find the
 /// rows already there and ack them under their ids, not insert them again.
 async fn lost_commit_reply(kind: Kind) {
@@ -488,6 +518,7 @@ suite!(
         fecha_round_trip,
         group_commit,
         group_commit_ids_by_key,
+        adopts_seed_database,
         history_paging,
         users,
         flush_on_shutdown,
