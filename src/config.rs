@@ -154,6 +154,13 @@ impl Settings {
         if !matches!(self.auth.algorithm.as_str(), "HS256" | "HS384" | "HS512") {
             return invalid("auth.algorithm must be HS256, HS384 or HS512");
         }
+        let synchronous = self.storage.sqlite_synchronous.to_ascii_uppercase();
+        if !matches!(synchronous.as_str(), "OFF" | "NORMAL" | "FULL" | "EXTRA") {
+            return invalid("storage.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA");
+        }
+        if !matches!(self.storage.mysql_ids.as_str(), "auto" | "lookup") {
+            return invalid("storage.mysql_ids must be auto or lookup");
+        }
         Ok(())
     }
 }
