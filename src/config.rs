@@ -90,11 +90,17 @@ pub struct StorageSettings {
     /// `innodb_autoinc_lock_mode` promises them, else look ids up by key) or `lookup`.
     #[serde(default = "default_mysql_ids")]
     pub mysql_ids: String,
+    /// Executor threads for reads (history, users, readiness), apart from the writes'.
+    #[serde(default = "default_read_executors")]
+    pub read_executors: usize,
     /// SQLite: WAL pages between automatic checkpoints (SQLite's own default is 1000).
     #[serde(default = "default_sqlite_wal_autocheckpoint")]
     pub sqlite_wal_autocheckpoint: u32,
 }
 
+fn default_read_executors() -> usize {
+    2
+}
 fn default_sqlite_wal_autocheckpoint() -> u32 {
     10000
 }

@@ -1,8 +1,8 @@
 //! Storage: messages and users in SQLite, PostgreSQL or MySQL/MariaDB through Diesel.
 //!
 //! Writes go through the message writer (group commit, bounded spool, retries) onto a
-//! SyncArbiter pool of database executors sharing an r2d2 pool; reads go to the
-//! executors directly. The rest of the program sees only the types defined here.
+//! SyncArbiter pool of database executors; reads go to a second pool of the same
+//! executors, so that neither waits behind the other. Both share one r2d2 pool. The rest of the program sees only the types defined here.
 //!
 //! One file per concern:
 //! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and
@@ -128,6 +128,7 @@ pub struct Persist(pub NewMessage);
 #[derive(Clone)]
 pub struct Storage {
     backend: Backend,
+    /// The read executors (the writer has its own).
     executor: Addr<DbExecutor>,
     writer: Addr<MessageWriter>,
     gauges: Arc<WriterGauges>,
@@ -159,19 +160,24 @@ impl Storage {
         let (backend, pool) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
         let executors = settings.executors.max(1);
-        let executor = {
+        let read_executors = settings.read_executors.max(1);
+        let start_pool = |threads: usize| {
             let pool = pool.clone();
-            SyncArbiter::start(executors, move || DbExecutor::new(pool.clone(), mysql_ids))
+            SyncArbiter::start(threads, move || DbExecutor::new(pool.clone(), mysql_ids))
         };
+        // Two pools of the same actor: a batch never queues behind history reads in the
+        // SyncArbiter's shared channel, and a burst of reads never delays an ack.
+        let write_executors = start_pool(executors);
+        let executor = start_pool(read_executors);
         let gauges = Arc::new(WriterGauges::default());
         let writer = MessageWriter::new(
-            executor.clone(),
+            write_executors,
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
         .launch();
         log::info!(
-            "storage: {backend} at {} ({executors} executors, pool {})",
+            "storage: {backend} at {} ({executors} write and {read_executors} read executors, pool {})",
             connection::redact(&settings.database_url),
             settings.pool_size
         );
@@ -180,7 +186,7 @@ impl Storage {
             executor,
             writer,
             gauges,
-            reads: Arc::new(Semaphore::new(executors * READS_PER_EXECUTOR)),
+            reads: Arc::new(Semaphore::new(read_executors * READS_PER_EXECUTOR)),
             page_default: settings.history_page_default.max(1),
             page_max: settings.history_page_max.max(1),
             flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
