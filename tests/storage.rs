@@ -412,6 +412,42 @@ async fn shutdown_during_outage(kind: Kind) {
     assert_eq!(db.count_rows(), 0);
 }
 
+/// A message the database refuses (here: a recipient longer than the column) while the
+/// database is fine: it alone is answered with an error; its batch-mates are stored.
+async fn poison_message(kind: Kind) {
+    let db = TestDb::create(kind);
+    let mut settings = db.settings();
+    settings.retry_initial_ms = 10;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    let too_long = "x".repeat(65);
+    let sends: Vec<_> = (0..41)
+        .map(|i| {
+            let para = if i == 20 { too_long.as_str() } else { "admin" };
+            writer.send(Persist(message("veneno", para, &format!("v{i}"))))
+        })
+        .collect();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    for (i, ack) in acks.iter().enumerate() {
+        if i == 20 {
+            assert_eq!(ack, &Err(StoreError::Unavailable));
+        } else {
+            assert_eq!(ack.as_ref().expect("stored").mensaje, format!("v{i}"));
+        }
+    }
+    assert_eq!(db.count_rows(), 40);
+    assert!(
+        !storage.writer_stats().outage,
+        "a refused message is not an outage"
+    );
+    assert!(storage.ready().await);
+    storage.flush_and_stop().await;
+}
+
 /// The table as the seed's `schema.sql` creates it.
 const SEED_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mensajes (
   id           BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -507,7 +543,8 @@ suite!(
         flush_on_shutdown,
         outage,
         lost_commit_reply,
-        shutdown_during_outage
+        shutdown_during_outage,
+        poison_message
     ]
 );
 suite!(
@@ -519,6 +556,7 @@ suite!(
         group_commit,
         group_commit_ids_by_key,
         adopts_seed_database,
+        poison_message,
         history_paging,
         users,
         flush_on_shutdown,
