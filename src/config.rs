@@ -93,6 +93,19 @@ pub struct StorageSettings {
     /// `innodb_autoinc_lock_mode` promises them, else look ids up by key) or `lookup`.
     #[serde(default = "default_mysql_ids")]
     pub mysql_ids: String,
+    /// Executor threads for reads (history, users, readiness), apart from the writes'.
+    #[serde(default = "default_read_executors")]
+    pub read_executors: usize,
+    /// SQLite: WAL pages between automatic checkpoints (SQLite's own default is 1000).
+    #[serde(default = "default_sqlite_wal_autocheckpoint")]
+    pub sqlite_wal_autocheckpoint: u32,
+}
+
+fn default_read_executors() -> usize {
+    2
+}
+fn default_sqlite_wal_autocheckpoint() -> u32 {
+    10000
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -153,6 +166,13 @@ impl Settings {
         }
         if !matches!(self.auth.algorithm.as_str(), "HS256" | "HS384" | "HS512") {
             return invalid("auth.algorithm must be HS256, HS384 or HS512");
+        }
+        let synchronous = self.storage.sqlite_synchronous.to_ascii_uppercase();
+        if !matches!(synchronous.as_str(), "OFF" | "NORMAL" | "FULL" | "EXTRA") {
+            return invalid("storage.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA");
+        }
+        if !matches!(self.storage.mysql_ids.as_str(), "auto" | "lookup") {
+            return invalid("storage.mysql_ids must be auto or lookup");
         }
         Ok(())
     }

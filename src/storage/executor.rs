@@ -74,7 +74,15 @@ impl Handler<StoreBatch> for DbExecutor {
 
     fn handle(&mut self, msg: StoreBatch, _: &mut SyncContext<Self>) -> Self::Result {
         let mysql_ids = self.mysql_ids;
-        self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids))
+        let started = std::time::Instant::now();
+        let outcome =
+            self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
+        log::trace!(
+            "storage: batch of {} in {:?}",
+            msg.rows.len(),
+            started.elapsed()
+        );
+        outcome
     }
 }
 

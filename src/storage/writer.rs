@@ -117,6 +117,8 @@ pub struct MessageWriter {
     /// The next this-many messages go one per batch, to find the one being refused.
     isolate: usize,
     stopping: bool,
+    /// Shutdown ran out of time: whatever fails from now on is answered, not retried.
+    abandoned: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
@@ -139,6 +141,7 @@ impl MessageWriter {
             wait_timer_armed: false,
             isolate: 0,
             stopping: false,
+            abandoned: false,
             drain_waiters: Vec::new(),
         }
     }
@@ -207,6 +210,12 @@ impl MessageWriter {
             return;
         };
         let rows = Arc::try_unwrap(rows).unwrap_or_else(|shared| (*shared).clone());
+        if self.abandoned && outcome.is_err() {
+            self.refuse(tickets, StoreError::Unavailable);
+            self.update_spooled();
+            self.notify_if_drained();
+            return;
+        }
         match outcome {
             Ok(ids) => {
                 if self.gauges.outage.swap(false, Ordering::Relaxed) {
@@ -370,7 +379,8 @@ impl Handler<Drain> for MessageWriter {
 }
 
 /// Shutdown ran out of time: answer what is still queued with an error. A batch in
-/// flight is answered by its own outcome.
+/// flight is answered by its own outcome, and is not retried if it fails (its rows may
+/// then be stored although answered with an error: never the other way round).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct Abandon;
@@ -380,6 +390,7 @@ impl Handler<Abandon> for MessageWriter {
 
     fn handle(&mut self, _: Abandon, _: &mut Context<Self>) -> usize {
         self.stopping = true;
+        self.abandoned = true;
         let abandoned: Vec<Ticket> = self.pending.drain(..).map(|(_, t)| t).collect();
         let count = abandoned.len();
         self.refuse(abandoned, StoreError::Unavailable);
