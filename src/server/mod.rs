@@ -5,17 +5,18 @@
 //! every message accepted before the signal is stored and acked before sessions close.
 
 mod origin;
+mod placement;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Arbiter};
+use actix::Arbiter;
 use actix_web::{App, HttpServer, http::StatusCode};
 
 pub use origin::OriginPolicy;
+use placement::{BrokerStart, OnFirstWorker};
 
-use crate::broker::ChatServer;
 use crate::broker::auth::{TokenService, TokenSetupError};
 use crate::broker::chat_server::ChatMetrics;
 use crate::broker::policy::Policy;
@@ -24,7 +25,6 @@ use crate::desk::DeskNamespace;
 use crate::http::{self, HttpState};
 use crate::protocol::engineio::{EngineConfig, EngineServer, RequestRefusal};
 use crate::protocol::socketio::SocketIoServer;
-use crate::storage::volatile::VolatileWriter;
 use crate::storage::{Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +58,9 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let tokens = Arc::new(TokenService::new(&settings.jwt_secret, &settings.auth)?);
 
-    // The broker thread hosts the ChatServer and the storage writer together: a message
-    // goes from one to the other and back without waking another thread.
+    // The broker thread hosts the storage writer and, unless it is placed on the first
+    // HTTP worker, the ChatServer: a message goes from one to the other and back without
+    // waking another thread.
     let broker_thread = Arbiter::new();
     let storage_settings = settings.storage.clone();
     let storage = on_arbiter(&broker_thread, move || Storage::start(&storage_settings)).await?;
@@ -76,16 +77,18 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let chat_metrics = Arc::new(ChatMetrics::default());
     let policy = Policy::new(settings.chat.desk_name.clone(), admins);
     let writer = if settings.storage.persist {
-        storage.writer()
+        Some(storage.writer())
     } else {
         log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
-        let volatile = |_: &mut actix::Context<_>| VolatileWriter::default();
-        VolatileWriter::start_in_arbiter(&broker_thread.handle(), volatile).recipient()
+        None
     };
-    let metrics = chat_metrics.clone();
-    let chat = ChatServer::start_in_arbiter(&broker_thread.handle(), move |_| {
-        ChatServer::new(policy, writer, metrics)
-    });
+    let (chat, broker) = BrokerStart::new(policy, writer, chat_metrics.clone());
+    let on_first_worker = if settings.server.broker_thread == "worker" {
+        Some(OnFirstWorker::new(broker))
+    } else {
+        broker.run_on(&broker_thread);
+        None
+    };
 
     let desk = DeskNamespace::new(tokens.clone(), chat.clone(), settings.chat.clone());
     let unanswered = desk.unanswered();
@@ -105,6 +108,9 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     };
     let app_engine = engine.clone();
     let mut server = HttpServer::new(move || {
+        if let Some(broker) = &on_first_worker {
+            broker.start_here();
+        }
         let state = state.clone();
         let engine = app_engine.clone();
         App::new().configure(move |cfg| {

@@ -230,10 +230,6 @@ pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), Stora
                 .min(settings.pool_size.max(1)),
         ))
         .connection_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)))
-        // r2d2 would run `SELECT 1` before every checkout: a round trip per batch. A dead
-        // connection shows itself on the batch's own first statement, which the writer
-        // retries on a fresh connection (r2d2 drops broken ones on return).
-        .test_on_check_out(false)
         .connection_customizer(Box::new(SqliteTuning::new(settings)?))
         .error_handler(Box::new(QuietErrors))
         .build_unchecked(DbManager::new(backend, url));
