@@ -2,7 +2,8 @@
 //!
 //! Writes go through the message writer (group commit, bounded spool, retries) onto a
 //! SyncArbiter pool of database executors; reads go to a second pool of the same
-//! executors, so that neither waits behind the other. Both share one r2d2 pool. The rest of the program sees only the types defined here.
+//! executors, so that neither waits behind the other. Both share one r2d2 pool. The rest
+//! of the program sees only the types defined here.
 //!
 //! One file per concern:
 //! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and
