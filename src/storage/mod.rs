@@ -30,7 +30,7 @@
 //!   `LAST_INSERT_ID()` arithmetic on MySQL/MariaDB when `innodb_autoinc_lock_mode` is 0
 //!   or 1 (checked at start-up), else a lookup by key.
 //!
-//! CONTRACT of the public items below (used by `broker/`, `http/`, `cli.rs`, `server.rs`).
+//! The public items below are what `broker/`, `http/`, `cli.rs` and `server.rs` use.
 
 mod connection;
 mod executor;
