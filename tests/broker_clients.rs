@@ -152,11 +152,12 @@ fn python_socketio_on_polling_websocket_and_defaults() {
 }
 
 #[test]
-fn the_broker_placed_on_the_only_http_worker_routes_the_same() {
+fn the_broker_on_a_thread_of_its_own_behind_two_workers_routes_the_same() {
+    // The default places the broker on the only HTTP worker; this is the other placement.
     let broker = Broker::start_with(BrokerOptions {
         env: vec![
-            ("MENSAJERO_SERVER__BROKER_THREAD".into(), "worker".into()),
-            ("MENSAJERO_SERVER__WORKERS".into(), "1".into()),
+            ("MENSAJERO_SERVER__BROKER_THREAD".into(), "own".into()),
+            ("MENSAJERO_SERVER__WORKERS".into(), "2".into()),
         ],
         ..Default::default()
     });
