@@ -15,7 +15,7 @@ use actix::Arbiter;
 use actix_web::{App, HttpServer, http::StatusCode};
 
 pub use origin::OriginPolicy;
-use placement::{BrokerStart, OnFirstWorker};
+use placement::{BrokerStart, OnFirstWorker, Writer};
 
 use crate::broker::auth::{TokenService, TokenSetupError};
 use crate::broker::chat_server::ChatMetrics;
@@ -58,12 +58,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let tokens = Arc::new(TokenService::new(&settings.jwt_secret, &settings.auth)?);
 
-    // The broker thread hosts the storage writer and, unless it is placed on the first
-    // HTTP worker, the ChatServer: a message goes from one to the other and back without
-    // waking another thread.
-    let broker_thread = Arbiter::new();
-    let storage_settings = settings.storage.clone();
-    let storage = on_arbiter(&broker_thread, move || Storage::start(&storage_settings)).await?;
+    // The writer runs beside the ChatServer, wherever that is placed (see `placement`).
+    let (storage, writer_launch) = Storage::start_deferred(&settings.storage)?;
     if settings.demo {
         print_demo_accounts(&storage).await?;
     }
@@ -77,17 +73,20 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let chat_metrics = Arc::new(ChatMetrics::default());
     let policy = Policy::new(settings.chat.desk_name.clone(), admins);
     let writer = if settings.storage.persist {
-        Some(storage.writer())
+        Writer::Storage(storage.writer(), Box::new(writer_launch))
     } else {
         log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
-        None
+        // The unused storage writer still answers `flush_and_stop` at shutdown.
+        writer_launch.run();
+        Writer::Volatile
     };
     let (chat, broker) = BrokerStart::new(policy, writer, chat_metrics.clone());
-    let on_first_worker = if settings.server.broker_thread == "worker" {
-        Some(OnFirstWorker::new(broker))
+    let (on_first_worker, broker_thread) = if settings.server.broker_thread == "worker" {
+        (Some(OnFirstWorker::new(broker)), None)
     } else {
-        broker.run_on(&broker_thread);
-        None
+        let thread = Arbiter::new();
+        broker.run_on(&thread);
+        (None, Some(thread))
     };
 
     let desk = DeskNamespace::new(tokens.clone(), chat.clone(), settings.chat.clone());
@@ -162,21 +161,11 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     engine.shutdown(deadline / 2).await;
     handle.stop(true).await;
     let _ = running.await;
-    broker_thread.stop();
+    if let Some(thread) = broker_thread {
+        thread.stop();
+    }
     log::info!("stopped");
     Ok(())
-}
-
-/// Run `start` on `arbiter` (so the actors it starts live there) and return its result.
-async fn on_arbiter<T: Send + 'static>(
-    arbiter: &Arbiter,
-    start: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    arbiter.spawn_fn(move || {
-        let _ = tx.send(start());
-    });
-    rx.await.expect("broker thread is running")
 }
 
 fn engine_config(settings: &Settings) -> EngineConfig {

@@ -1,11 +1,12 @@
 //! Where the broker's actors run.
 //!
 //! The actor design makes placement a deployment choice rather than a code change. The
-//! `ChatServer` (with the volatile writer when persistence is off) runs either on a thread
-//! of its own, so routing never queues behind HTTP work on a many-core machine, or on the
-//! first HTTP worker, so that with `server.workers = 1` a message is read, routed, fanned
-//! out and acked without waking another thread. Its address exists before it runs, so the
-//! sockets and the HTTP handlers that talk to it are built first either way.
+//! `ChatServer` and the storage writer it feeds (or the volatile writer when persistence
+//! is off) run together, either on a thread of their own, so routing never queues behind
+//! HTTP work on a many-core machine, or on the first HTTP worker, so that with
+//! `server.workers = 1` a message is read, routed, fanned out and acked without waking
+//! another thread (only the database executors run elsewhere). Their addresses exist
+//! before they run, so the sockets and handlers that talk to them are built first.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,15 +17,22 @@ use crate::broker::ChatServer;
 use crate::broker::chat_server::{ChatMetrics, MAILBOX_CAPACITY};
 use crate::broker::policy::Policy;
 use crate::desk::DeskChatServer;
-use crate::storage::Persist;
 use crate::storage::volatile::VolatileWriter;
+use crate::storage::{Persist, WriterLaunch};
+
+/// The writer the broker persists through.
+pub enum Writer {
+    /// Storage's writer, to be run beside the broker.
+    Storage(Recipient<Persist>, Box<WriterLaunch>),
+    /// Persistence off: a volatile writer starts beside the broker.
+    Volatile,
+}
 
 /// Everything the broker needs to start, wherever that happens.
 pub struct BrokerStart {
     mailbox: AddressReceiver<DeskChatServer>,
     policy: Policy,
-    /// `None`: persistence is off; a volatile writer starts beside the broker.
-    writer: Option<Recipient<Persist>>,
+    writer: Writer,
     metrics: Arc<ChatMetrics>,
 }
 
@@ -32,7 +40,7 @@ impl BrokerStart {
     /// The broker's address, usable at once, and what starts it.
     pub fn new(
         policy: Policy,
-        writer: Option<Recipient<Persist>>,
+        writer: Writer,
         metrics: Arc<ChatMetrics>,
     ) -> (Addr<DeskChatServer>, BrokerStart) {
         let (sender, mailbox) = channel::channel(MAILBOX_CAPACITY);
@@ -45,11 +53,15 @@ impl BrokerStart {
         (Addr::new(sender), start)
     }
 
-    /// Run the broker on the current thread's arbiter.
+    /// Run the broker and its writer on the current thread's arbiter.
     pub fn run(self) {
-        let writer = self
-            .writer
-            .unwrap_or_else(|| VolatileWriter::default().start().recipient());
+        let writer = match self.writer {
+            Writer::Storage(writer, launch) => {
+                launch.run();
+                writer
+            }
+            Writer::Volatile => VolatileWriter::default().start().recipient(),
+        };
         Context::with_receiver(self.mailbox).run(ChatServer::new(
             self.policy,
             writer,

@@ -57,6 +57,7 @@ use executor::{
     LoadUsers, Ping, SaveUser,
 };
 use queries::MysqlIds;
+pub use writer::WriterLaunch;
 use writer::{Abandon, Drain, MessageWriter, WriterConfig, WriterGauges};
 
 /// A message accepted by the broker, not yet stored.
@@ -159,6 +160,16 @@ impl Storage {
     /// Connect, run pending migrations, start the executors and the writer.
     /// Must be called inside a running actix System.
     pub fn start(settings: &StorageSettings) -> Result<Storage, StorageError> {
+        let (storage, writer) = Storage::start_deferred(settings)?;
+        writer.run();
+        Ok(storage)
+    }
+
+    /// As [`Storage::start`], except that the writer runs only when the caller runs the
+    /// returned [`WriterLaunch`], on whichever thread the caller chooses (the broker's).
+    pub fn start_deferred(
+        settings: &StorageSettings,
+    ) -> Result<(Storage, WriterLaunch), StorageError> {
         let (backend, pool) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
         let executors = settings.executors.max(1);
@@ -172,18 +183,18 @@ impl Storage {
         let write_executors = start_pool(executors);
         let executor = start_pool(read_executors);
         let gauges = Arc::new(WriterGauges::default());
-        let writer = MessageWriter::new(
+        let (writer, launch) = MessageWriter::new(
             write_executors,
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
-        .launch();
+        .deferred();
         log::info!(
             "storage: {backend} at {} ({executors} write and {read_executors} read executors, pool {})",
             connection::redact(&settings.database_url),
             settings.pool_size
         );
-        Ok(Storage {
+        let storage = Storage {
             backend,
             executor,
             writer,
@@ -193,7 +204,8 @@ impl Storage {
             page_max: settings.history_page_max.max(1),
             flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
             ready_timeout: Duration::from_millis(settings.connect_timeout_ms.max(1) * 2),
-        })
+        };
+        Ok((storage, launch))
     }
     /// Run pending migrations and return (for `mensajero migrate`); no actors needed.
     pub fn migrate(settings: &StorageSettings) -> Result<Vec<String>, StorageError> {

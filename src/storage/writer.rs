@@ -311,14 +311,34 @@ impl MessageWriter {
 }
 
 impl MessageWriter {
-    /// Start the actor with a mailbox fit for every socket's `Persist` (the default 16
-    /// would make senders queue outside it and wake one by one). Set before the first
-    /// message can arrive, so that messages enter in the order they were sent.
-    pub fn launch(self) -> Addr<MessageWriter> {
-        MessageWriter::create(|ctx| {
-            ctx.set_mailbox_capacity(MAILBOX);
-            self
-        })
+    /// Mailbox fit for every socket's `Persist` (the default 16 would make senders queue
+    /// outside it and wake one by one), set before the first message can arrive.
+    /// The writer's address now, the writer itself wherever [`WriterLaunch::run`] is
+    /// called later: so it can share a thread with the actor that feeds it.
+    pub fn deferred(self) -> (Addr<MessageWriter>, WriterLaunch) {
+        let (sender, mailbox) = actix::dev::channel::channel(MAILBOX);
+        (
+            Addr::new(sender),
+            WriterLaunch {
+                mailbox,
+                writer: self,
+            },
+        )
+    }
+}
+
+/// A writer that has an address but does not run yet.
+pub struct WriterLaunch {
+    mailbox: actix::dev::channel::AddressReceiver<MessageWriter>,
+    writer: MessageWriter,
+}
+
+impl WriterLaunch {
+    /// Run the writer on the current thread's arbiter.
+    pub fn run(self) {
+        let mut ctx = Context::with_receiver(self.mailbox);
+        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run(self.writer);
     }
 }
 
