@@ -154,6 +154,10 @@ impl OutboundQueue {
         self.lock().closed
     }
 
+    pub(crate) fn is_discarded(&self) -> bool {
+        self.lock().discarded
+    }
+
     /// Drops everything queued (the session is gone and nobody will read it).
     pub(crate) fn discard(&self) {
         let mut state = self.lock();
@@ -190,28 +194,6 @@ impl OutboundQueue {
                 return;
             }
             notified.await;
-        }
-    }
-
-    /// Takes one frame, waiting for it; `None` once the queue is closed and empty.
-    pub(crate) async fn next(&self) -> Option<WireFrame> {
-        loop {
-            {
-                let mut state = self.lock();
-                if let Some(frame) = state.frames.pop_front() {
-                    if state.frames.is_empty() && state.frames.capacity() > 64 {
-                        // A burst should not pin its buffer for the life of the connection.
-                        state.frames.shrink_to(8);
-                    }
-                    drop(state);
-                    self.metrics.outbound_queued.fetch_sub(1, Ordering::Relaxed);
-                    return Some(frame);
-                }
-                if state.closed {
-                    return None;
-                }
-            }
-            self.ready.notified().await;
         }
     }
 
@@ -278,8 +260,12 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            assert!(matches!(queue.next().await, Some(WireFrame::Text(t)) if &*t == "4a"));
-            assert!(queue.next().await.is_none());
+            queue.ready().await;
+            let frames = queue.drain();
+            assert!(matches!(&frames[0], WireFrame::Text(t) if &**t == "4a"));
+            assert_eq!(frames.len(), 1);
+            queue.ready().await;
+            assert!(queue.drain().is_empty() && queue.is_closed());
             queue.closed().await;
         });
         assert_eq!(metrics.outbound_queued(), 0);
