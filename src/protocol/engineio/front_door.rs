@@ -21,15 +21,15 @@ use std::time::Duration;
 
 use actix_http::HttpService;
 use actix_service::{IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory};
+use actix_web::App;
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
-use actix_web::App;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::app::RequestInfo;
 use super::error::EngineError;
-use super::server::{EngineServer, EngineQuery, TransportKind};
+use super::server::{EngineQuery, EngineServer, TransportKind};
 use super::session::TransportMsg;
 use super::ws_handshake::{self, UpgradeHead};
 use super::ws_transport::{self, WsConnection};
@@ -130,7 +130,10 @@ impl FrontDoor {
             .collect();
         let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         // Wait without a buffer: a connection opened ahead of its request costs nothing.
-        tokio::time::timeout_at(deadline, io.readable()).await.ok()?.ok()?;
+        tokio::time::timeout_at(deadline, io.readable())
+            .await
+            .ok()?
+            .ok()?;
         let mut buf = vec![0u8; MAX_HEAD];
         loop {
             let n = tokio::time::timeout_at(deadline, io.peek(&mut buf))
@@ -178,8 +181,9 @@ pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Vec<TcpListener>> {
         }
     }
     if listeners.is_empty() {
-        return Err(last_error
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")));
+        return Err(
+            last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))
+        );
     }
     Ok(listeners)
 }

@@ -245,11 +245,7 @@ impl EngineServer {
 
     /// Creates, registers and starts a session; for a WebSocket the handshake is queued
     /// as its first frame, for polling it is the answer to the request.
-    pub(crate) fn open_session(
-        &self,
-        request: RequestInfo,
-        transport: TransportKind,
-    ) -> Opened {
+    pub(crate) fn open_session(&self, request: RequestInfo, transport: TransportKind) -> Opened {
         let shared = &self.shared;
         let config = &shared.config;
         let sid: Arc<str> = new_id().into();

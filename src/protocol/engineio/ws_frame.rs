@@ -336,9 +336,14 @@ mod tests {
         let frame = client_frame(true, OP_TEXT, "4héllo wörld, a longer message".as_bytes());
         let mut events = Vec::new();
         for byte in &frame {
-            decoder.feed(std::slice::from_ref(byte), &mut events).unwrap();
+            decoder
+                .feed(std::slice::from_ref(byte), &mut events)
+                .unwrap();
         }
-        assert_eq!(events, vec![Event::Text("4héllo wörld, a longer message".into())]);
+        assert_eq!(
+            events,
+            vec![Event::Text("4héllo wörld, a longer message".into())]
+        );
         assert_eq!(decoder.partial.capacity(), 0);
     }
 
@@ -348,7 +353,11 @@ mod tests {
         let mut input = client_frame(false, OP_BINARY, &[1, 2]);
         input.extend(client_frame(true, OP_PING, b"p"));
         input.extend(client_frame(false, OP_CONTINUATION, &[3]));
-        input.extend(client_frame(true, OP_CONTINUATION, &[4, 5, 6, 7, 8, 9, 10, 11]));
+        input.extend(client_frame(
+            true,
+            OP_CONTINUATION,
+            &[4, 5, 6, 7, 8, 9, 10, 11],
+        ));
         let mut events = Vec::new();
         decoder.feed(&input, &mut events).unwrap();
         assert_eq!(
@@ -373,7 +382,10 @@ mod tests {
         split.extend(client_frame(true, OP_CONTINUATION, &[b'a'; 6]));
         assert_eq!(refuse(10, split), FrameError::TooLarge(12));
         assert_eq!(refuse(100, vec![0x81, 0x01, b'a']), FrameError::Unmasked);
-        assert_eq!(refuse(100, vec![0xC1, 0x80, 0, 0, 0, 0]), FrameError::ReservedBits);
+        assert_eq!(
+            refuse(100, vec![0xC1, 0x80, 0, 0, 0, 0]),
+            FrameError::ReservedBits
+        );
         assert_eq!(
             refuse(100, client_frame(true, OP_TEXT, &[0xFF, 0xFE])),
             FrameError::InvalidUtf8
@@ -386,8 +398,14 @@ mod tests {
             refuse(100, client_frame(true, OP_CONTINUATION, b"x")),
             FrameError::UnexpectedContinuation
         );
-        assert_eq!(refuse(100, client_frame(true, 0x3, b"")), FrameError::UnknownOpcode(3));
-        assert_eq!(refuse(100, client_frame(true, OP_CLOSE, &[0x03])), FrameError::BadClose);
+        assert_eq!(
+            refuse(100, client_frame(true, 0x3, b"")),
+            FrameError::UnknownOpcode(3)
+        );
+        assert_eq!(
+            refuse(100, client_frame(true, OP_CLOSE, &[0x03])),
+            FrameError::BadClose
+        );
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub(crate) fn accept_key(headers: &HeaderMap) -> Result<String, EngineError> {
     if !has_token(headers, "connection", "upgrade") {
         return Err(EngineError::BadRequest);
     }
-    let version = headers.get("sec-websocket-version").map(HeaderValue::as_bytes);
+    let version = headers
+        .get("sec-websocket-version")
+        .map(HeaderValue::as_bytes);
     if version != Some(b"13") {
         return Err(EngineError::BadRequest);
     }
@@ -170,7 +172,8 @@ mod tests {
             accept_key(&parsed.headers).unwrap(),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
-        let polling = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        let polling =
+            b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
         assert!(parse(polling, PATHS).is_none());
         let no_upgrade = b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n\r\n";
         assert!(parse(no_upgrade, PATHS).is_none());

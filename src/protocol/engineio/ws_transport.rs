@@ -438,7 +438,11 @@ impl WsConnection {
             End::Graceful => ws_frame::CLOSE_NORMAL,
             End::Close(code) => code,
         };
-        self.push(ws_frame::OP_CLOSE, Bytes::copy_from_slice(&code.to_be_bytes()), 0);
+        self.push(
+            ws_frame::OP_CLOSE,
+            Bytes::copy_from_slice(&code.to_be_bytes()),
+            0,
+        );
         let delivered = tokio::time::timeout(CLOSE_LINGER, async {
             loop {
                 self.flush()?;
