@@ -45,6 +45,15 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// so readiness stays set and cannot be awaited.
 const HEAD_RECHECK: Duration = Duration::from_millis(2);
 
+enum Admitted {
+    /// Not ours: actix-http serves it.
+    Http(TcpStream),
+    /// Switched to WebSocket; the transport runs it from here.
+    WebSocket(WsConnection),
+    /// Answered and closed (a refused handshake).
+    Done,
+}
+
 /// Which Engine.IO servers take WebSocket connections on a listener.
 #[derive(Clone)]
 pub struct FrontDoor {
@@ -101,9 +110,18 @@ impl FrontDoor {
                 Ok(actix_service::fn_service(move |io: TcpStream| {
                     let (http, door) = (http.clone(), door.clone());
                     async move {
-                        match door.admit(io).await {
-                            Some(io) => http.call(io).await,
-                            None => Ok(()),
+                        match Box::pin(door.admit(io)).await {
+                            // Boxed: inline, actix-http's dispatcher would size this future.
+                            Admitted::Http(io) => Box::pin(http.call(io)).await,
+                            Admitted::WebSocket(connection) => {
+                                // A task of its own, sized by the transport alone: this
+                                // future also holds the handshake's states and actix-http's.
+                                // Shutdown does not need actix-server to count it: the engine
+                                // closes its sessions (and so these tasks) first.
+                                actix_rt::spawn(connection.run());
+                                Ok(())
+                            }
+                            Admitted::Done => Ok(()),
                         }
                     }
                 }))
@@ -111,15 +129,16 @@ impl FrontDoor {
         })
     }
 
-    /// Serves the connection if it opens an Engine.IO WebSocket (returning once it
-    /// ends), or gives it back untouched.
-    async fn admit(&self, io: TcpStream) -> Option<TcpStream> {
+    /// Takes the connection if it opens an Engine.IO WebSocket, or gives it back untouched.
+    async fn admit(&self, io: TcpStream) -> Admitted {
         let Some(head) = self.peek(&io).await else {
-            return Some(io);
+            return Admitted::Http(io);
         };
         let engine = &self.engines[head.mount];
-        accept(engine, io, head).await;
-        None
+        match accept(engine, io, head).await {
+            Some(connection) => Admitted::WebSocket(connection),
+            None => Admitted::Done,
+        }
     }
 
     async fn peek(&self, io: &TcpStream) -> Option<UpgradeHead> {
@@ -188,12 +207,12 @@ pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// The WebSocket endpoint: admission, the 101, then the transport for the session's life.
-async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) {
+/// The WebSocket endpoint: admission and the 101; returns the transport to run.
+async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) -> Option<WsConnection> {
     // The head was peeked; take it off the socket so that frames follow.
     let mut consumed = vec![0u8; head.len];
     if io.read_exact(&mut consumed).await.is_err() {
-        return;
+        return None;
     }
     drop(consumed);
     let _ = io.set_nodelay(true);
@@ -212,13 +231,9 @@ async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) {
             Ok(accept) => accept,
             Err(error) => return refuse(io, &error).await,
         };
-        if switch(&mut io, &accept).await.is_err() {
-            return;
-        }
+        switch(&mut io, &accept).await.ok()?;
         let opened = engine.open_session(request, TransportKind::WebSocket);
-        return WsConnection::new(io, opened.recipient, opened.queue, shared)
-            .run_direct()
-            .await;
+        return Some(WsConnection::direct(io, opened.recipient, opened.queue, shared));
     };
     if let Err(error) = engine.check_allowed(&request) {
         return refuse(io, &error).await;
@@ -245,16 +260,15 @@ async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) {
         if granted {
             recipient.do_send(TransportMsg::UpgradeAborted);
         }
-        return;
+        return None;
     }
     if granted {
-        WsConnection::new(io, recipient, queue, shared)
-            .run_upgrade()
-            .await
+        Some(WsConnection::upgrade(io, recipient, queue, shared))
     } else {
         // The session already has (or is getting) a WebSocket: like Node, accept this
         // one and close it at once, leaving the session be.
-        WsConnection::refuse(io).await
+        WsConnection::refuse(io).await;
+        None
     }
 }
 
@@ -263,7 +277,7 @@ async fn switch(io: &mut TcpStream, accept: &str) -> io::Result<()> {
         .await
 }
 
-async fn refuse(mut io: TcpStream, error: &EngineError) {
+async fn refuse(mut io: TcpStream, error: &EngineError) -> Option<WsConnection> {
     if io
         .write_all(&ws_handshake::error_response(error))
         .await
@@ -271,4 +285,6 @@ async fn refuse(mut io: TcpStream, error: &EngineError) {
     {
         ws_transport::linger(io).await;
     }
+    None
 }
+

@@ -97,14 +97,36 @@ pub(crate) struct WsConnection {
     /// When a stuck write makes the client a slow consumer.
     write_deadline: Option<Instant>,
     reading: bool,
+    start: Mode,
 }
 
 impl WsConnection {
-    pub(crate) fn new(
+    /// The transport of a session opened with `transport=websocket`.
+    pub(crate) fn direct(
         stream: TcpStream,
         session: Recipient<TransportMsg>,
         queue: Arc<OutboundQueue>,
         shared: Arc<EngineShared>,
+    ) -> Self {
+        Self::new(stream, session, queue, shared, Mode::Active)
+    }
+
+    /// A WebSocket for an existing polling session: probe, then take over.
+    pub(crate) fn upgrade(
+        stream: TcpStream,
+        session: Recipient<TransportMsg>,
+        queue: Arc<OutboundQueue>,
+        shared: Arc<EngineShared>,
+    ) -> Self {
+        Self::new(stream, session, queue, shared, Mode::Probing)
+    }
+
+    fn new(
+        stream: TcpStream,
+        session: Recipient<TransportMsg>,
+        queue: Arc<OutboundQueue>,
+        shared: Arc<EngineShared>,
+        start: Mode,
     ) -> Self {
         let decoder = Decoder::new(shared.config.max_payload);
         WsConnection {
@@ -117,17 +139,8 @@ impl WsConnection {
             sent: 0,
             write_deadline: None,
             reading: true,
+            start,
         }
-    }
-
-    /// The transport of a session opened with `transport=websocket`.
-    pub(crate) async fn run_direct(self) {
-        self.run(Mode::Active).await
-    }
-
-    /// A WebSocket for an existing polling session: probe, then take over.
-    pub(crate) async fn run_upgrade(self) {
-        self.run(Mode::Probing).await
     }
 
     /// A second WebSocket for a session that has one: like Node, accepted and closed.
@@ -142,7 +155,9 @@ impl WsConnection {
         linger(stream).await;
     }
 
-    async fn run(mut self, mut mode: Mode) {
+    /// Serves the connection until it or its session ends.
+    pub(crate) async fn run(mut self) {
+        let mut mode = self.start;
         let probe_deadline = Instant::now() + UPGRADE_TIMEOUT;
         let end = loop {
             if mode == Mode::Active && self.out.is_empty() {
@@ -209,7 +224,8 @@ impl WsConnection {
                 }
             }
         };
-        self.finish(end).await;
+        // Boxed: it holds timers of its own, and runs once per connection.
+        Box::pin(self.finish(end)).await;
     }
 
     /// Reads what the socket has and hands every complete message on.
