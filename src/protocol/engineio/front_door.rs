@@ -208,7 +208,11 @@ pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Vec<TcpListener>> {
 }
 
 /// The WebSocket endpoint: admission and the 101; returns the transport to run.
-async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) -> Option<WsConnection> {
+async fn accept(
+    engine: &EngineServer,
+    mut io: TcpStream,
+    head: UpgradeHead,
+) -> Option<WsConnection> {
     // The head was peeked; take it off the socket so that frames follow.
     let mut consumed = vec![0u8; head.len];
     if io.read_exact(&mut consumed).await.is_err() {
@@ -233,7 +237,12 @@ async fn accept(engine: &EngineServer, mut io: TcpStream, head: UpgradeHead) -> 
         };
         switch(&mut io, &accept).await.ok()?;
         let opened = engine.open_session(request, TransportKind::WebSocket);
-        return Some(WsConnection::direct(io, opened.recipient, opened.queue, shared));
+        return Some(WsConnection::direct(
+            io,
+            opened.recipient,
+            opened.queue,
+            shared,
+        ));
     };
     if let Err(error) = engine.check_allowed(&request) {
         return refuse(io, &error).await;
@@ -287,4 +296,3 @@ async fn refuse(mut io: TcpStream, error: &EngineError) -> Option<WsConnection> 
     }
     None
 }
-

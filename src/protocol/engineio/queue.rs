@@ -173,17 +173,17 @@ impl OutboundQueue {
         self.ended.notify_waiters();
     }
 
-    /// Resolves once the queue is closed (gracefully or not).
-    pub(crate) async fn closed(&self) {
-        self.wait_ended(|state| state.closed).await
-    }
-
-    /// Resolves once the queue is discarded: stop delivering, the session is gone.
-    pub(crate) async fn discarded(&self) {
-        self.wait_ended(|state| state.discarded).await
-    }
-
-    async fn wait_ended(&self, done: impl Fn(&QueueState) -> bool) {
+    /// Resolves once the queue is closed, or with `gracefully` false only once it is
+    /// discarded (stop delivering, the session is gone). One future for both, so that a
+    /// transport watching one or the other holds one.
+    pub(crate) async fn ended(&self, gracefully: bool) {
+        let done = |state: &QueueState| {
+            if gracefully {
+                state.closed
+            } else {
+                state.discarded
+            }
+        };
         loop {
             let notified = self.ended.notified();
             tokio::pin!(notified);
@@ -266,7 +266,7 @@ mod tests {
             assert_eq!(frames.len(), 1);
             queue.ready().await;
             assert!(queue.drain().is_empty() && queue.is_closed());
-            queue.closed().await;
+            queue.ended(true).await;
         });
         assert_eq!(metrics.outbound_queued(), 0);
     }

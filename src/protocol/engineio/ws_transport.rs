@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use actix::Recipient;
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -66,8 +66,7 @@ enum Mode {
 
 /// What woke the connection.
 enum Wake {
-    Readable(io::Result<()>),
-    Writable(io::Result<()>),
+    Io(io::Result<Ready>),
     Queue,
     /// The session was closed while we were probing, or discarded while we were stuck.
     SessionEnded,
@@ -177,12 +176,21 @@ impl WsConnection {
             let wake = {
                 let stuck = !self.out.is_empty();
                 let deadline = self.write_deadline.unwrap_or(probe_deadline);
+                // As few futures as will do: together they are most of what an idle
+                // connection costs. A probing socket ends with its session; an active one
+                // notices the end through `ready`, unless it is stuck writing.
+                let interest = match (self.reading, stuck) {
+                    (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+                    (true, false) => Some(Interest::READABLE),
+                    (false, true) => Some(Interest::WRITABLE),
+                    (false, false) => None,
+                };
+                let watch_end = mode == Mode::Probing || stuck;
                 tokio::select! {
                     biased;
-                    _ = self.queue.discarded(), if mode == Mode::Active && stuck => Wake::SessionEnded,
-                    _ = self.queue.closed(), if mode == Mode::Probing => Wake::SessionEnded,
-                    ready = self.stream.readable(), if self.reading => Wake::Readable(ready),
-                    ready = self.stream.writable(), if stuck => Wake::Writable(ready),
+                    _ = self.queue.ended(mode == Mode::Probing), if watch_end => Wake::SessionEnded,
+                    ready = self.stream.ready(interest.unwrap_or(Interest::READABLE)),
+                        if interest.is_some() => Wake::Io(ready),
                     _ = self.queue.ready(), if mode == Mode::Active && !stuck => Wake::Queue,
                     _ = tokio::time::sleep_until(deadline), if stuck || mode == Mode::Probing => {
                         if stuck && self.write_deadline.is_some_and(|d| d <= Instant::now()) {
@@ -194,8 +202,8 @@ impl WsConnection {
                 }
             };
             match wake {
-                Wake::Queue | Wake::Writable(Ok(())) => {}
-                Wake::Writable(Err(_)) | Wake::Readable(Err(_)) => {
+                Wake::Queue => {}
+                Wake::Io(Err(_)) => {
                     break self.transport_gone(mode, CloseReason::TransportError);
                 }
                 Wake::SessionEnded => {
@@ -217,8 +225,11 @@ impl WsConnection {
                         break End::Close(ws_frame::CLOSE_NORMAL);
                     }
                 }
-                Wake::Readable(Ok(())) => {
-                    if let Some(end) = self.read(&mut mode).await {
+                Wake::Io(Ok(ready)) => {
+                    if self.reading
+                        && ready.is_readable()
+                        && let Some(end) = self.read(&mut mode).await
+                    {
                         break end;
                     }
                 }
@@ -250,7 +261,7 @@ impl WsConnection {
             }
             Err(ReadError::Frame(error)) => {
                 // Messages before the bad frame are still delivered.
-                if let Some(end) = self.deliver(events, mode).await {
+                if let Some(end) = Box::pin(self.deliver(events, mode)).await {
                     return Some(end);
                 }
                 log::debug!("websocket protocol error: {error}");
@@ -258,7 +269,12 @@ impl WsConnection {
                 return Some(End::Close(error.close_code()));
             }
         }
-        self.deliver(events, mode).await
+        if events.is_empty() {
+            return None;
+        }
+        // Boxed: handing packets on takes actor requests, which would otherwise be part of
+        // the connection's future for its whole life; this way they exist while used.
+        Box::pin(self.deliver(events, mode)).await
     }
 
     async fn deliver(&mut self, events: Vec<Event>, mode: &mut Mode) -> Option<End> {
