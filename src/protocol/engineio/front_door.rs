@@ -68,7 +68,7 @@ impl FrontDoor {
     }
 
     /// The connection service of one worker: Engine.IO WebSockets are taken, everything
-    /// else is served by the actix-web `App` that `app` builds, as `HttpServer` would
+    /// else is served by the actix-web `app`, as `HttpServer` would
     /// (TCP_NODELAY, and no half-closed connections, which polling relies on to notice a
     /// dropped GET).
     pub fn service<T, B>(

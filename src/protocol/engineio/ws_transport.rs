@@ -226,8 +226,11 @@ impl WsConnection {
                     }
                 }
                 Wake::Io(Ok(ready)) => {
+                    // Read on anything but plain write readiness: an error or hang-up is
+                    // only learnt (and cleared) by reading.
+                    let writable_only = ready.is_writable() && !ready.is_readable();
                     if self.reading
-                        && ready.is_readable()
+                        && !writable_only
                         && let Some(end) = self.read(&mut mode).await
                     {
                         break end;
