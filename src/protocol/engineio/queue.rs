@@ -56,6 +56,15 @@ pub enum EnqueueError {
     Closed,
 }
 
+/// How a queue ended, as its consumer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// No more frames will come; deliver what is queued.
+    Closed,
+    /// Nothing more will be delivered: the session is gone.
+    Discarded,
+}
+
 /// What a push found, so that exactly one producer reports an overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -154,10 +163,6 @@ impl OutboundQueue {
         self.lock().closed
     }
 
-    pub(crate) fn is_discarded(&self) -> bool {
-        self.lock().discarded
-    }
-
     /// Drops everything queued (the session is gone and nobody will read it).
     pub(crate) fn discard(&self) {
         let mut state = self.lock();
@@ -209,6 +214,28 @@ impl OutboundQueue {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// Takes everything queued now, and says whether the queue has ended, under one lock
+    /// (the WebSocket writer asks this on every wake-up).
+    pub(crate) fn take_all(&self) -> (VecDeque<WireFrame>, Option<Ended>) {
+        let mut state = self.lock();
+        let ended = if state.discarded {
+            Some(Ended::Discarded)
+        } else if state.closed {
+            Some(Ended::Closed)
+        } else {
+            None
+        };
+        state.woken = false;
+        let frames = std::mem::take(&mut state.frames);
+        drop(state);
+        if !frames.is_empty() {
+            self.metrics
+                .outbound_queued
+                .fetch_sub(frames.len() as u64, Ordering::Relaxed);
+        }
+        (frames, ended)
     }
 
     /// Takes everything queued now.

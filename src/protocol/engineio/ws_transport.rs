@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::app::CloseReason;
 use super::packet::{Inbound, Message, control};
-use super::queue::{OutboundQueue, WireFrame};
+use super::queue::{Ended, OutboundQueue, WireFrame};
 use super::server::EngineShared;
 use super::session::TransportMsg;
 use super::ws_frame::{self, Decoder, Event, FrameError};
@@ -160,13 +160,15 @@ impl WsConnection {
         let probe_deadline = Instant::now() + UPGRADE_TIMEOUT;
         let end = loop {
             if mode == Mode::Active && self.out.is_empty() {
-                if self.queue.is_discarded() {
-                    break End::Drop;
-                }
-                let closed = self.queue.is_closed();
-                self.take_queued();
-                if closed && self.out.is_empty() {
-                    break End::Graceful;
+                let (frames, ended) = self.queue.take_all();
+                match ended {
+                    Some(Ended::Discarded) => break End::Drop,
+                    Some(Ended::Closed) if frames.is_empty() => break End::Graceful,
+                    _ => {
+                        for frame in frames {
+                            self.push_wire(frame);
+                        }
+                    }
                 }
             }
             if let Err(error) = self.flush() {
@@ -192,7 +194,10 @@ impl WsConnection {
                     ready = self.stream.ready(interest.unwrap_or(Interest::READABLE)),
                         if interest.is_some() => Wake::Io(ready),
                     _ = self.queue.ready(), if mode == Mode::Active && !stuck => Wake::Queue,
-                    _ = tokio::time::sleep_until(deadline), if stuck || mode == Mode::Probing => {
+                    // In a block, so that no timer is set up on the (usual) loops that do
+                    // not need one.
+                    _ = async { tokio::time::sleep_until(deadline).await },
+                        if stuck || mode == Mode::Probing => {
                         if stuck && self.write_deadline.is_some_and(|d| d <= Instant::now()) {
                             Wake::WriteStalled
                         } else {
@@ -379,13 +384,6 @@ impl WsConnection {
             payload,
             messages,
         });
-    }
-
-    /// Moves everything queued for the client into `out`.
-    fn take_queued(&mut self) {
-        for frame in self.queue.drain() {
-            self.push_wire(frame);
-        }
     }
 
     fn push_wire(&mut self, frame: WireFrame) {
