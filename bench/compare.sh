@@ -6,7 +6,8 @@
 #   bench/compare.sh            # everything (about 4 minutes)
 #   ONLY=idle bench/compare.sh  # one group: off | mariadb | idle
 #
-# Knobs: USERS ADMINS DURATION RATE_OFF RATE_DB IDLE_CONNS GEN_THREADS SEED_DIR
+# Knobs: USERS ADMINS DURATION RATE_OFF RATE_DB IDLE_CONNS GEN_THREADS SEED_DIR, and
+# MENSAJERO_ENV="KEY=VALUE ..." for extra settings of mensajero (e.g. placement).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -42,7 +43,8 @@ start_mensajero() { # $1 = persist true|false
   local url=$MENSAJERO_DB
   [ "$1" = false ] && url=$tmp/volatile.db
   mariadb -h127.0.0.1 -uroot mensajero_bench -e 'DELETE FROM mensajes'
-  RUST_LOG=warn JWT_SECRET=$SECRET DATABASE_URL=$url MENSAJERO_STORAGE__PERSIST=$1 \
+  # shellcheck disable=SC2086 # MENSAJERO_ENV is a list of assignments
+  env ${MENSAJERO_ENV:-} RUST_LOG=warn JWT_SECRET=$SECRET DATABASE_URL=$url MENSAJERO_STORAGE__PERSIST=$1 \
     "$bin" serve --bind 127.0.0.1:$PORT >"$tmp/mensajero.log" 2>&1 &
   server_pid=$!
   wait_port

@@ -4,7 +4,9 @@ import json
 import os
 import sys
 
-results = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "results")
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+markdown = "--markdown" in sys.argv
+results = args[0] if args else os.path.join(os.path.dirname(__file__), "results")
 
 
 def load(name):
@@ -56,7 +58,11 @@ def fmt(v):
     return f"{v:,}"
 
 
-print(f"{'figure':<36} {'node':>14} {'mensajero':>14} {'advantage':>10} {'target':>8}")
+if markdown:
+    print("| figure | Node seed | mensajero | mensajero's advantage | target |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+else:
+    print(f"{'figure':<36} {'node':>14} {'mensajero':>14} {'advantage':>10} {'target':>8}")
 for label, result, path, better, target in rows:
     node = get(load("node-" + result), *path)
     rust = get(load("mensajero-" + result), *path)
@@ -65,4 +71,7 @@ for label, result, path, better, target in rows:
         adv = node / rust if better == "lower" else rust / node
     adv_s = f"{adv:.1f}x" if adv is not None else "-"
     tgt = f">={target}x" if target else ""
-    print(f"{label:<36} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")
+    if markdown:
+        print(f"| {label} | {fmt(node)} | {fmt(rust)} | {adv_s} | {tgt} |")
+    else:
+        print(f"{label:<36} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")

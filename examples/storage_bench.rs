@@ -1,6 +1,6 @@
 //! Storage throughput: stored **and acked** messages per second on one backend, three ways:
 //!
-//! - `group commit`: mensajero's writer as configured (`batch_max` 512);
+//! - `group commit`: mensajero's writer as configured (`storage.batch_max`);
 //! - `batch size 1`: the same writer with `batch_max = 1`, one transaction per message;
 //! - `seed`: what the Node seed did, one autocommit INSERT per message on a pool of 10
 //!   connections, 10 at a time.
@@ -9,7 +9,8 @@
 //!
 //! ```sh
 //! cargo run --release --example storage_bench -- --backend sqlite|postgres|mysql
-//!     [--messages 200000] [--seconds 10] [--senders 2000]
+//!     [--messages 200000] [--seconds 10] [--senders 2000] [--batch-max 512]
+//!     [--modes group,single,seed]
 //! ```
 //! PostgreSQL and MariaDB are reached at 127.0.0.1 as in the tests (`--server-url` to
 //! change); a database `mensajero_bench_<random>` is created and dropped per run.
@@ -38,6 +39,8 @@ struct Args {
     seconds: u64,
     senders: usize,
     server_url: Option<String>,
+    modes: Vec<String>,
+    batch_max: usize,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +50,8 @@ fn parse_args() -> Args {
         seconds: 10,
         senders: 2000,
         server_url: None,
+        modes: vec!["group".into(), "single".into(), "seed".into()],
+        batch_max: Settings::defaults().storage.batch_max,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +69,8 @@ fn parse_args() -> Args {
             "--seconds" => args.seconds = value().parse().unwrap(),
             "--senders" => args.senders = value().parse().unwrap(),
             "--server-url" => args.server_url = Some(value()),
+            "--batch-max" => args.batch_max = value().parse().unwrap(),
+            "--modes" => args.modes = value().split(',').map(str::to_string).collect(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -138,7 +145,10 @@ impl BenchDb {
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
-        let drop = format!("DROP DATABASE IF EXISTS {}", self.name);
+        let drop = match self.kind {
+            Kind::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
         let _ = match self.kind {
             Kind::Sqlite => return,
             Kind::Postgres => {
@@ -161,7 +171,7 @@ fn message(i: u64) -> NewMessage {
 }
 
 /// `senders` tasks, each sending one message and awaiting its ack, again and again.
-async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Duration, u64) {
+async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Duration, u64, f64) {
     let storage = Storage::start(&db.settings(batch_max)).expect("storage");
     let writer = storage.writer();
     let issued = Arc::new(AtomicU64::new(0));
@@ -192,9 +202,15 @@ async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Du
         task.await.unwrap();
     }
     let elapsed = start.elapsed();
-    let batches = storage.writer_stats().batches_total;
+    let stats = storage.writer_stats();
     storage.flush_and_stop().await;
-    (acked.load(Ordering::Relaxed), elapsed, batches)
+    let mean_ack_ms = stats.store_latency_us_sum as f64 / stats.stored_total.max(1) as f64 / 1000.0;
+    (
+        acked.load(Ordering::Relaxed),
+        elapsed,
+        stats.batches_total,
+        mean_ack_ms,
+    )
 }
 
 /// The seed: a pool of 10 connections, one autocommit INSERT per message.
@@ -270,6 +286,7 @@ fn report(label: &str, count: u64, elapsed: Duration, extra: &str) {
 }
 
 fn main() {
+    env_logger::init();
     let args = parse_args();
     let backend = match args.kind {
         Kind::Sqlite => "sqlite (synchronous=FULL, WAL)",
@@ -280,25 +297,33 @@ fn main() {
         "storage_bench: {backend}; up to {} messages or {} s per mode; {} concurrent senders",
         args.messages, args.seconds, args.senders
     );
+    let wants = |mode: &str| args.modes.iter().any(|m| m == mode);
     actix_rt::System::new().block_on(async {
-        let db = BenchDb::create(&args);
-        let (n, t, batches) = through_writer(&db, &args, 512).await;
-        report(
-            "group commit",
-            n,
-            t,
-            &format!(
-                "({batches} transactions, {:.0} msgs each)",
-                n as f64 / batches.max(1) as f64
-            ),
-        );
-        drop(db);
-        let db = BenchDb::create(&args);
-        let (n, t, batches) = through_writer(&db, &args, 1).await;
-        report("batch size 1", n, t, &format!("({batches} transactions)"));
-        drop(db);
+        if wants("group") {
+            let db = BenchDb::create(&args);
+            let (n, t, batches, ack_ms) = through_writer(&db, &args, args.batch_max).await;
+            let each = n as f64 / batches.max(1) as f64;
+            report(
+                "group commit",
+                n,
+                t,
+                &format!("({batches} transactions, {each:.0} msgs each, mean ack {ack_ms:.1} ms)"),
+            );
+        }
+        if wants("single") {
+            let db = BenchDb::create(&args);
+            let (n, t, batches, ack_ms) = through_writer(&db, &args, 1).await;
+            report(
+                "batch size 1",
+                n,
+                t,
+                &format!("({batches} transactions, mean ack {ack_ms:.1} ms)"),
+            );
+        }
     });
-    let db = BenchDb::create(&args);
-    let (n, t) = seed_inserts(&db, &args);
-    report("seed", n, t, "(pool of 10, one autocommit INSERT each)");
+    if wants("seed") {
+        let db = BenchDb::create(&args);
+        let (n, t) = seed_inserts(&db, &args);
+        report("seed", n, t, "(pool of 10, one autocommit INSERT each)");
+    }
 }

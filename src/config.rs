@@ -31,6 +31,8 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerSettings {
     pub bind: String,
+    /// `own` (a thread of its own) or `worker` (the first HTTP worker's thread).
+    pub broker_thread: String,
     pub allowed_origins: Vec<String>,
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
@@ -93,6 +95,19 @@ pub struct StorageSettings {
     /// `innodb_autoinc_lock_mode` promises them, else look ids up by key) or `lookup`.
     #[serde(default = "default_mysql_ids")]
     pub mysql_ids: String,
+    /// Executor threads for reads (history, users, readiness), apart from the writes'.
+    #[serde(default = "default_read_executors")]
+    pub read_executors: usize,
+    /// SQLite: WAL pages between automatic checkpoints (SQLite's own default is 1000).
+    #[serde(default = "default_sqlite_wal_autocheckpoint")]
+    pub sqlite_wal_autocheckpoint: u32,
+}
+
+fn default_read_executors() -> usize {
+    2
+}
+fn default_sqlite_wal_autocheckpoint() -> u32 {
+    10000
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -151,8 +166,18 @@ impl Settings {
         if self.engine.outbound_queue == 0 || self.storage.batch_max == 0 {
             return invalid("engine.outbound_queue and storage.batch_max must be positive");
         }
+        if !matches!(self.server.broker_thread.as_str(), "own" | "worker") {
+            return invalid("server.broker_thread must be \"own\" or \"worker\"");
+        }
         if !matches!(self.auth.algorithm.as_str(), "HS256" | "HS384" | "HS512") {
             return invalid("auth.algorithm must be HS256, HS384 or HS512");
+        }
+        let synchronous = self.storage.sqlite_synchronous.to_ascii_uppercase();
+        if !matches!(synchronous.as_str(), "OFF" | "NORMAL" | "FULL" | "EXTRA") {
+            return invalid("storage.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA");
+        }
+        if !matches!(self.storage.mysql_ids.as_str(), "auto" | "lookup") {
+            return invalid("storage.mysql_ids must be auto or lookup");
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mensajero::broker::Role;
 use serde_json::{Value, json};
-use support::{Broker, node_scenario, python_scenario, sqlite_rows, token};
+use support::{Broker, BrokerOptions, node_scenario, python_scenario, sqlite_rows, token};
 
 fn user_tokens() -> Vec<(&'static str, String)> {
     vec![
@@ -149,4 +149,22 @@ fn python_socketio_on_polling_websocket_and_defaults() {
         );
         assert_acks_stored(&broker, summary["acks"].as_array().unwrap());
     }
+}
+
+#[test]
+fn the_broker_on_a_thread_of_its_own_behind_two_workers_routes_the_same() {
+    // The default places the broker on the only HTTP worker; this is the other placement.
+    let broker = Broker::start_with(BrokerOptions {
+        env: vec![
+            ("MENSAJERO_SERVER__BROKER_THREAD".into(), "own".into()),
+            ("MENSAJERO_SERVER__WORKERS".into(), "2".into()),
+        ],
+        ..Default::default()
+    });
+    let summary = node_scenario("routing.mjs", &env_for(&broker, "default"));
+    assert_acks_stored(&broker, summary["acks"].as_array().unwrap());
+    let burst = node_scenario("burst.mjs", &env_for(&broker, "default"));
+    let mut acks = summary["acks"].as_array().unwrap().clone();
+    acks.extend(burst["acks"].as_array().unwrap().iter().cloned());
+    assert_acks_stored(&broker, &acks);
 }

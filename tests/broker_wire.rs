@@ -166,6 +166,22 @@ async fn the_ack_names_the_stored_row() {
             json!({"id": ack["id"], "de": "ana", "para": "admin", "mensaje": "<img src=x onerror=alert(1)>"})
         ]
     );
+    // The history API shows the same row, with the very `fecha` the ack carried.
+    let admin = cookie("admin", Role::Admin);
+    let history: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/mensajes?con=ana", broker.url()))
+        .header("cookie", admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history,
+        json!([{"id": ack["id"], "de_usuario": "ana", "para_usuario": "admin",
+                "mensaje": "<img src=x onerror=alert(1)>", "fecha": fecha}])
+    );
     let no_payload = client
         .call(8, "mensaje_privado", serde_json::Value::Null)
         .await;

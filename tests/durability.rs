@@ -98,6 +98,15 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<Outcomes>>) -> Outcomes {
     all
 }
 
+/// The texts of the messages that were acked as stored.
+fn acked(outcomes: &Outcomes) -> BTreeSet<&String> {
+    outcomes
+        .iter()
+        .filter(|(_, id)| id.is_some())
+        .map(|(text, _)| text)
+        .collect()
+}
+
 /// `mensaje` -> number of rows holding it, for the given database.
 fn stored_texts(db_url: &str, kind: Kind) -> BTreeMap<String, usize> {
     #[derive(QueryableByName)]
@@ -134,11 +143,7 @@ async fn sigterm_under_load_stores_and_acks_everything_accepted() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     stop.store(true, Ordering::Relaxed);
     let outcomes = collect(tasks).await;
-    let acked: BTreeSet<&String> = outcomes
-        .iter()
-        .filter(|(_, id)| id.is_some())
-        .map(|(t, _)| t)
-        .collect();
+    let acked = acked(&outcomes);
     assert!(acked.len() > 100, "load was running: {} acked", acked.len());
     let stored = stored_texts(&broker.database_url, Kind::Sqlite);
     assert!(stored.values().all(|n| *n == 1), "nothing stored twice");
@@ -161,11 +166,7 @@ async fn sigkill_under_load_keeps_every_acked_message() {
     tokio::task::block_in_place(|| broker.signal("KILL"));
     stop.store(true, Ordering::Relaxed);
     let outcomes = collect(tasks).await;
-    let acked: BTreeSet<&String> = outcomes
-        .iter()
-        .filter(|(_, id)| id.is_some())
-        .map(|(t, _)| t)
-        .collect();
+    let acked = acked(&outcomes);
     assert!(acked.len() > 100, "load was running: {} acked", acked.len());
     let stored = stored_texts(&broker.database_url, Kind::Sqlite);
     assert!(stored.values().all(|n| *n == 1), "nothing stored twice");

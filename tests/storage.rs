@@ -382,6 +382,102 @@ async fn outage(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
+/// Shutdown while the database is away: bounded by `flush_timeout_ms`; what could not
+/// be stored is answered with an error, never acked.
+async fn shutdown_during_outage(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.flush_timeout_ms = 500;
+    settings.connect_timeout_ms = 200;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    proxy.cut();
+    let sends: Vec<_> = (0..50)
+        .map(|i| writer.send(Persist(message("tarde", "admin", &format!("t{i}")))))
+        .collect();
+    let pending = actix_rt::spawn(join_all(sends));
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    storage.flush_and_stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown is bounded"
+    );
+    let acks = pending.await.unwrap();
+    assert!(
+        acks.iter()
+            .all(|a| matches!(a, Ok(Err(StoreError::Unavailable))))
+    );
+    assert_eq!(db.count_rows(), 0);
+}
+
+/// A message the database refuses (here: a recipient longer than the column) while the
+/// database is fine: it alone is answered with an error; its batch-mates are stored.
+async fn poison_message(kind: Kind) {
+    let db = TestDb::create(kind);
+    let mut settings = db.settings();
+    settings.retry_initial_ms = 10;
+    let storage = Storage::start(&settings).expect("start");
+    let writer = storage.writer();
+    let too_long = "x".repeat(65);
+    let sends: Vec<_> = (0..41)
+        .map(|i| {
+            let para = if i == 20 { too_long.as_str() } else { "admin" };
+            writer.send(Persist(message("veneno", para, &format!("v{i}"))))
+        })
+        .collect();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    for (i, ack) in acks.iter().enumerate() {
+        if i == 20 {
+            assert_eq!(ack, &Err(StoreError::Unavailable));
+        } else {
+            assert_eq!(ack.as_ref().expect("stored").mensaje, format!("v{i}"));
+        }
+    }
+    assert_eq!(db.count_rows(), 40);
+    assert!(
+        !storage.writer_stats().outage,
+        "a refused message is not an outage"
+    );
+    assert!(storage.ready().await);
+    storage.flush_and_stop().await;
+}
+
+/// The table as the seed's `schema.sql` creates it.
+const SEED_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mensajes (
+  id           BIGINT AUTO_INCREMENT PRIMARY KEY,
+  de_usuario   VARCHAR(64) NOT NULL,
+  para_usuario VARCHAR(64) NOT NULL,
+  mensaje      TEXT NOT NULL,
+  fecha        DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/// A database the seed already uses: its `mensajes` (from the seed's schema.sql) is
+/// adopted in place, old rows readable, the seed's INSERT still working beside ours.
+async fn adopts_seed_database(kind: Kind) {
+    let db = TestDb::create(kind);
+    db.execute(SEED_SCHEMA);
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('vieja', 'admin', 'de antes')");
+    let storage = Storage::start(&db.settings()).expect("start on the seed's database");
+    let writer = storage.writer();
+    let ours = writer
+        .send(Persist(message("vieja", "admin", "de ahora")))
+        .await
+        .unwrap()
+        .unwrap();
+    db.execute("INSERT INTO mensajes (de_usuario, para_usuario, mensaje) VALUES ('admin', 'vieja', 'del seed')");
+    let rows = storage.conversation("vieja", page(0)).await.unwrap();
+    let texts: Vec<_> = rows.iter().map(|r| r.mensaje.as_str()).collect();
+    assert_eq!(texts, ["de antes", "de ahora", "del seed"]);
+    assert_eq!(rows[1], ours);
+    storage.flush_and_stop().await;
+}
+
 /// A COMMIT that reached the server but whose reply was lost: the retry must find the
 /// rows already there and ack them under their ids, not insert them again.
 async fn lost_commit_reply(kind: Kind) {
@@ -446,7 +542,9 @@ suite!(
         users,
         flush_on_shutdown,
         outage,
-        lost_commit_reply
+        lost_commit_reply,
+        shutdown_during_outage,
+        poison_message
     ]
 );
 suite!(
@@ -457,6 +555,8 @@ suite!(
         fecha_round_trip,
         group_commit,
         group_commit_ids_by_key,
+        adopts_seed_database,
+        poison_message,
         history_paging,
         users,
         flush_on_shutdown,

@@ -23,7 +23,7 @@ use crate::storage::{NewMessage, Persist, StoredMessage};
 
 /// Mailbox size of the server: `Post`s beyond it wait in their senders (bounded by the
 /// per-socket in-flight limit) instead of piling up here.
-const MAILBOX_CAPACITY: usize = 4096;
+pub const MAILBOX_CAPACITY: usize = 4096;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]

@@ -21,6 +21,17 @@ pub fn find_cookie(header: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Several `Cookie` header fields as one header: HTTP/2 clients may split cookies over
+/// several fields (RFC 9113 section 8.2.3); they are joined back with `; `.
+pub fn join_cookie_fields<'a>(mut fields: impl Iterator<Item = &'a str>) -> Option<String> {
+    let first = fields.next()?.to_string();
+    Some(fields.fold(first, |mut all, more| {
+        all.push_str("; ");
+        all.push_str(more);
+        all
+    }))
+}
+
 /// Decode `%XX` sequences; `None` when an escape is malformed or the result is not UTF-8.
 fn percent_decode(value: &str) -> Option<String> {
     if !value.contains('%') {
@@ -45,7 +56,15 @@ fn percent_decode(value: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_cookie;
+    use super::{find_cookie, join_cookie_fields};
+
+    #[test]
+    fn split_fields_are_joined() {
+        assert_eq!(join_cookie_fields(std::iter::empty()), None);
+        let joined = join_cookie_fields(["a=1", "token=t"].into_iter()).unwrap();
+        assert_eq!(joined, "a=1; token=t");
+        assert_eq!(find_cookie(&joined, "token").as_deref(), Some("t"));
+    }
 
     #[test]
     fn exact_name_only() {

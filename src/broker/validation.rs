@@ -33,18 +33,18 @@ pub enum ValidationError {
     MessageTooLong(usize),
 }
 
-/// Check the first argument of a `mensaje_privado` event.
+/// Check the first argument of a `mensaje_privado` event, taking its strings over.
 pub fn parse_post(
-    payload: Option<&Value>,
+    payload: Option<Value>,
     limits: &ChatSettings,
 ) -> Result<PostRequest, ValidationError> {
-    let object = match payload {
+    let mut object = match payload {
         None | Some(Value::Null) => return Err(ValidationError::MissingPayload),
         Some(Value::Object(map)) => map,
         Some(_) => return Err(ValidationError::NotAnObject),
     };
-    let text_field = |field: &'static str| -> Result<&str, ValidationError> {
-        match object.get(field) {
+    let mut text_field = |field: &'static str| -> Result<String, ValidationError> {
+        match object.remove(field) {
             None | Some(Value::Null) => Err(ValidationError::MissingField(field)),
             Some(Value::String(s)) if s.trim().is_empty() => Err(ValidationError::Empty(field)),
             Some(Value::String(s)) => Ok(s),
@@ -61,10 +61,7 @@ pub fn parse_post(
     if mensaje.len() > limits.max_message_bytes {
         return Err(ValidationError::MessageTooLong(limits.max_message_bytes));
     }
-    Ok(PostRequest {
-        para: para.to_string(),
-        mensaje: mensaje.to_string(),
-    })
+    Ok(PostRequest { para, mensaje })
 }
 
 #[cfg(test)]
@@ -77,7 +74,7 @@ mod tests {
     #[test]
     fn every_defect_is_named() {
         let limits = Settings::defaults().chat;
-        let check = |v: Option<Value>| parse_post(v.as_ref(), &limits);
+        let check = |v: Option<Value>| parse_post(v, &limits);
         assert_eq!(check(None), Err(ValidationError::MissingPayload));
         assert_eq!(
             check(Some(json!("hola"))),

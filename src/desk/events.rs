@@ -5,6 +5,7 @@
 //! `mensaje_error` tells a client that sent without an ack callback why a message was
 //! refused.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::broker::{DeliveryKind, PostError, Posted};
@@ -22,14 +23,26 @@ pub fn delivery_event(kind: DeliveryKind) -> &'static str {
     }
 }
 
-pub fn message_body(message: &StoredMessage) -> Value {
-    json!({
-        "de": message.de_usuario,
-        "mensaje": message.mensaje,
-        "para": message.para_usuario,
-        "id": message.id,
-        "fecha": format_fecha(&message.fecha),
-    })
+/// `{de, mensaje, para, id, fecha}`: the seed's two fields first, the additive ones after.
+#[derive(Serialize)]
+pub struct MessageBody<'a> {
+    de: &'a str,
+    mensaje: &'a str,
+    para: &'a str,
+    id: i64,
+    fecha: String,
+}
+
+impl<'a> MessageBody<'a> {
+    pub fn of(message: &'a StoredMessage) -> Self {
+        MessageBody {
+            de: &message.de_usuario,
+            mensaje: &message.mensaje,
+            para: &message.para_usuario,
+            id: message.id,
+            fecha: format_fecha(&message.fecha),
+        }
+    }
 }
 
 pub fn ack_body(outcome: &Result<Posted, PostError>) -> Value {

@@ -13,6 +13,7 @@ use super::DeskChatServer;
 use super::events::{self, ack_body};
 use super::peer::DeskPeer;
 use crate::broker::auth::{TokenService, unix_now};
+use crate::broker::cookie::join_cookie_fields;
 use crate::broker::validation::parse_post;
 use crate::broker::{Connect, Disconnect, Identity, Post, PostError, SocketKey};
 use crate::config::ChatSettings;
@@ -58,14 +59,10 @@ impl DeskNamespace {
     }
 }
 
-/// All `Cookie` headers of the request as one string (HTTP/2 may split them).
+/// The handshake's `Cookie` header fields as one string.
 fn cookie_header(handshake: &Handshake) -> Option<String> {
-    let mut values = handshake
-        .headers
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok());
-    let first = values.next()?.to_string();
-    Some(values.fold(first, |all, more| all + "; " + more))
+    let fields = handshake.headers.get_all(header::COOKIE);
+    join_cookie_fields(fields.filter_map(|v| v.to_str().ok()))
 }
 
 impl Namespace for DeskNamespace {
@@ -127,7 +124,7 @@ struct DeskSocket {
 
 impl DeskSocket {
     fn post(&mut self, payload: Payload, ack: Option<AckSender>) {
-        let request = match parse_post(payload.args.first(), &self.limits) {
+        let request = match parse_post(payload.args.into_iter().next(), &self.limits) {
             Ok(request) => request,
             Err(invalid) => return self.answer(ack, Err(invalid.into())),
         };

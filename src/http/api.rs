@@ -148,7 +148,10 @@ async fn conversation_users(
     core: web::Data<HttpCore>,
 ) -> Result<HttpResponse, HttpError> {
     require_admin(&req, &core.tokens)?;
-    let users = core.storage.conversation_users().await?;
+    let users = core
+        .storage
+        .conversation_users_excluding(&core.settings.chat.desk_name)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(users))

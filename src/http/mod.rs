@@ -1,6 +1,6 @@
 //! HTTP: the seed's history API, sign-in, the desk page, health and metrics.
 //!
-//! CONTRACT: `http::configure(cfg, state)` mounts every route; [`HttpState`] is what the
+//! `http::configure(cfg, state)` mounts every route; [`HttpState`] is what the
 //! handlers need, built once in `server.rs`. `configure` must run before the Engine.IO
 //! endpoint is mounted, because the client bundle lives under the same path prefix
 //! (`/socket.io/socket.io.js`) and actix matches routes in registration order.

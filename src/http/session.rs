@@ -9,22 +9,15 @@ use actix_web::http::header::COOKIE;
 use super::error::HttpError;
 use crate::broker::Identity;
 use crate::broker::auth::{AuthError, TokenService};
+use crate::broker::cookie::join_cookie_fields;
 
-/// The request's `Cookie` headers as one string. HTTP/2 clients may split cookies over
-/// several header fields (RFC 9113 section 8.2.3); they are joined back with `; `.
+/// The request's `Cookie` header fields as one string.
 pub fn cookie_header(req: &HttpRequest) -> Option<String> {
-    let mut joined: Option<String> = None;
-    for value in req.headers().get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        match joined.as_mut() {
-            Some(all) => {
-                all.push_str("; ");
-                all.push_str(value);
-            }
-            None => joined = Some(value.to_string()),
-        }
-    }
-    joined
+    join_cookie_fields(
+        req.headers()
+            .get_all(COOKIE)
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 pub fn identify(req: &HttpRequest, tokens: &TokenService) -> Result<Identity, AuthError> {

@@ -5,17 +5,18 @@
 //! every message accepted before the signal is stored and acked before sessions close.
 
 mod origin;
+mod placement;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Arbiter};
+use actix::Arbiter;
 use actix_web::{App, http::StatusCode};
 
 pub use origin::OriginPolicy;
+use placement::{BrokerStart, OnFirstWorker, Writer};
 
-use crate::broker::ChatServer;
 use crate::broker::auth::{TokenService, TokenSetupError};
 use crate::broker::chat_server::ChatMetrics;
 use crate::broker::policy::Policy;
@@ -24,7 +25,6 @@ use crate::desk::DeskNamespace;
 use crate::http::{self, HttpState};
 use crate::protocol::engineio::{self, EngineConfig, EngineServer, FrontDoor, RequestRefusal};
 use crate::protocol::socketio::SocketIoServer;
-use crate::storage::volatile::VolatileWriter;
 use crate::storage::{Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +58,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
     let tokens = Arc::new(TokenService::new(&settings.jwt_secret, &settings.auth)?);
 
-    // The broker thread hosts the ChatServer and the storage writer together: a message
-    // goes from one to the other and back without waking another thread.
-    let broker_thread = Arbiter::new();
-    let storage_settings = settings.storage.clone();
-    let storage = on_arbiter(&broker_thread, move || Storage::start(&storage_settings)).await?;
+    // The writer runs beside the ChatServer, wherever that is placed (see `placement`).
+    let (storage, writer_launch) = Storage::start_deferred(&settings.storage)?;
     if settings.demo {
         print_demo_accounts(&storage).await?;
     }
@@ -76,16 +73,21 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let chat_metrics = Arc::new(ChatMetrics::default());
     let policy = Policy::new(settings.chat.desk_name.clone(), admins);
     let writer = if settings.storage.persist {
-        storage.writer()
+        Writer::Storage(storage.writer(), Box::new(writer_launch))
     } else {
         log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
-        let volatile = |_: &mut actix::Context<_>| VolatileWriter::default();
-        VolatileWriter::start_in_arbiter(&broker_thread.handle(), volatile).recipient()
+        // The unused storage writer still answers `flush_and_stop` at shutdown.
+        writer_launch.run();
+        Writer::Volatile
     };
-    let metrics = chat_metrics.clone();
-    let chat = ChatServer::start_in_arbiter(&broker_thread.handle(), move |_| {
-        ChatServer::new(policy, writer, metrics)
-    });
+    let (chat, broker) = BrokerStart::new(policy, writer, chat_metrics.clone());
+    let (on_first_worker, broker_thread) = if settings.server.broker_thread == "worker" {
+        (Some(OnFirstWorker::new(broker)), None)
+    } else {
+        let thread = Arbiter::new();
+        broker.run_on(&thread);
+        (None, Some(thread))
+    };
 
     let desk = DeskNamespace::new(tokens.clone(), chat.clone(), settings.chat.clone());
     let unanswered = desk.unanswered();
@@ -120,7 +122,11 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     for listener in listeners {
         let addr = listener.local_addr()?;
         let (door, state, engine) = (door.clone(), state.clone(), engine.clone());
+        let on_first_worker = on_first_worker.clone();
         builder = builder.listen("mensajero", listener, move || {
+            if let Some(broker) = &on_first_worker {
+                broker.start_here();
+            }
             let (state, engine) = (state.clone(), engine.clone());
             door.service(
                 addr,
@@ -158,21 +164,11 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     engine.shutdown(deadline / 2).await;
     handle.stop(true).await;
     let _ = running.await;
-    broker_thread.stop();
+    if let Some(thread) = broker_thread {
+        thread.stop();
+    }
     log::info!("stopped");
     Ok(())
-}
-
-/// Run `start` on `arbiter` (so the actors it starts live there) and return its result.
-async fn on_arbiter<T: Send + 'static>(
-    arbiter: &Arbiter,
-    start: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    arbiter.spawn_fn(move || {
-        let _ = tx.send(start());
-    });
-    rx.await.expect("broker thread is running")
 }
 
 fn engine_config(settings: &Settings) -> EngineConfig {

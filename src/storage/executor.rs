@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::connection::DbPool;
+use r2d2::PooledConnection;
+
+use super::connection::{DbManager, DbPool};
 use super::models::MessageRow;
 use super::queries::{self, MysqlIds};
 use super::{Page, StoredMessage, UserRecord};
@@ -17,30 +19,42 @@ use super::{Page, StoredMessage, UserRecord};
 pub struct DbExecutor {
     pool: DbPool,
     mysql_ids: MysqlIds,
+    /// The connection this executor keeps between calls while they succeed: checking one
+    /// out (and r2d2's liveness test) would cost a round trip per batch. It goes back to
+    /// the pool after any failure, so the next call starts on a tested connection.
+    held: Option<PooledConnection<DbManager>>,
 }
 
 impl DbExecutor {
     pub fn new(pool: DbPool, mysql_ids: MysqlIds) -> DbExecutor {
-        DbExecutor { pool, mysql_ids }
+        DbExecutor {
+            pool,
+            mysql_ids,
+            held: None,
+        }
     }
 
     fn with_conn<T>(
-        &self,
+        &mut self,
         f: impl FnOnce(&mut super::connection::DbConnection) -> diesel::QueryResult<T>,
     ) -> Result<T, DbError> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| DbError::Unreachable(e.to_string()))?;
-        f(&mut conn).map_err(|e| {
+        let mut conn = match self.held.take() {
+            Some(conn) => conn,
+            None => self
+                .pool
+                .get()
+                .map_err(|e| DbError::Unreachable(e.to_string()))?,
+        };
+        match f(&mut conn) {
+            Ok(value) => {
+                self.held = Some(conn);
+                Ok(value)
+            }
             // Whether the database is still there decides what the writer does next:
             // back off as in an outage, or count an attempt against this batch.
-            if conn.ping().is_ok() {
-                DbError::Failed(e.to_string())
-            } else {
-                DbError::Unreachable(e.to_string())
-            }
-        })
+            Err(e) if conn.ping().is_ok() => Err(DbError::Failed(e.to_string())),
+            Err(e) => Err(DbError::Unreachable(e.to_string())),
+        }
     }
 }
 
@@ -74,7 +88,15 @@ impl Handler<StoreBatch> for DbExecutor {
 
     fn handle(&mut self, msg: StoreBatch, _: &mut SyncContext<Self>) -> Self::Result {
         let mysql_ids = self.mysql_ids;
-        self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids))
+        let started = std::time::Instant::now();
+        let outcome =
+            self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
+        log::trace!(
+            "storage: batch of {} in {:?}",
+            msg.rows.len(),
+            started.elapsed()
+        );
+        outcome
     }
 }
 

@@ -1,10 +1,36 @@
 //! Storage: messages and users in SQLite, PostgreSQL or MySQL/MariaDB through Diesel.
 //!
-//! Writes go through [`MessageWriter`] (group commit, bounded spool, retries) onto a
-//! SyncArbiter pool of [`DbExecutor`]s sharing an r2d2 pool; reads go to the executors
-//! directly. The rest of the program sees only the message types defined here.
+//! Writes go through the message writer (group commit, bounded spool, retries) onto a
+//! SyncArbiter pool of database executors; reads go to a second pool of the same
+//! executors, so that neither waits behind the other. Both share one r2d2 pool. The rest
+//! of the program sees only the types defined here.
 //!
-//! CONTRACT of the public items below (used by `broker/`, `http/`, `cli.rs`, `server.rs`).
+//! One file per concern:
+//! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and
+//!   the SQLite pragmas;
+//! - `migrations`: the embedded per-backend Diesel migrations;
+//! - `schema`, `models`: the tables and their row types;
+//! - `queries`: every statement, written once for the three backends;
+//! - `executor`: the `DbExecutor` actors (the only code that blocks on the database) and
+//!   their messages;
+//! - `writer`: the `MessageWriter` actor: group commit, acks after commit in acceptance
+//!   order, the spool, retries with backoff, exactly-once across ambiguous failures.
+//!
+//! Decisions worth knowing:
+//! - `mensajes` has one column more than the seed's, `clave` (NULL-able, unique): the
+//!   writer's idempotency key. A batch retried after a failure that may have hidden a
+//!   commit inserts only the rows whose key is not stored yet. Rows written by anything
+//!   else (the seed's `INSERT`) leave it NULL.
+//! - `fecha` is stored as UTC without a time zone (`timestamp(3)`, `DATETIME(3)`, SQLite
+//!   text), cut to milliseconds before it is written, so the ack's `fecha` is the stored
+//!   one. Column defaults (for foreign INSERTs) are UTC on SQLite and PostgreSQL and the
+//!   session time zone on MySQL, as in the seed.
+//! - The ids of a batch: `RETURNING` on PostgreSQL, `last_insert_rowid()` arithmetic on
+//!   SQLite (one statement under its write lock numbers rows consecutively),
+//!   `LAST_INSERT_ID()` arithmetic on MySQL/MariaDB when `innodb_autoinc_lock_mode` is 0
+//!   or 1 (checked at start-up), else a lookup by key.
+//!
+//! The public items below are what `broker/`, `http/`, `cli.rs` and `server.rs` use.
 
 mod connection;
 mod executor;
@@ -31,6 +57,7 @@ use executor::{
     LoadUsers, Ping, SaveUser,
 };
 use queries::MysqlIds;
+pub use writer::WriterLaunch;
 use writer::{Abandon, Drain, MessageWriter, WriterConfig, WriterGauges};
 
 /// A message accepted by the broker, not yet stored.
@@ -104,6 +131,7 @@ pub struct Persist(pub NewMessage);
 #[derive(Clone)]
 pub struct Storage {
     backend: Backend,
+    /// The read executors (the writer has its own).
     executor: Addr<DbExecutor>,
     writer: Addr<MessageWriter>,
     gauges: Arc<WriterGauges>,
@@ -132,36 +160,52 @@ impl Storage {
     /// Connect, run pending migrations, start the executors and the writer.
     /// Must be called inside a running actix System.
     pub fn start(settings: &StorageSettings) -> Result<Storage, StorageError> {
+        let (storage, writer) = Storage::start_deferred(settings)?;
+        writer.run();
+        Ok(storage)
+    }
+
+    /// As [`Storage::start`], except that the writer runs only when the caller runs the
+    /// returned [`WriterLaunch`], on whichever thread the caller chooses (the broker's).
+    pub fn start_deferred(
+        settings: &StorageSettings,
+    ) -> Result<(Storage, WriterLaunch), StorageError> {
         let (backend, pool) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
         let executors = settings.executors.max(1);
-        let executor = {
+        let read_executors = settings.read_executors.max(1);
+        let start_pool = |threads: usize| {
             let pool = pool.clone();
-            SyncArbiter::start(executors, move || DbExecutor::new(pool.clone(), mysql_ids))
+            SyncArbiter::start(threads, move || DbExecutor::new(pool.clone(), mysql_ids))
         };
+        // Two pools of the same actor: a batch never queues behind history reads in the
+        // SyncArbiter's shared channel, and a burst of reads never delays an ack.
+        let write_executors = start_pool(executors);
+        let executor = start_pool(read_executors);
         let gauges = Arc::new(WriterGauges::default());
-        let writer = MessageWriter::new(
-            executor.clone(),
+        let (writer, launch) = MessageWriter::new(
+            write_executors,
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
-        .launch();
+        .deferred();
         log::info!(
-            "storage: {backend} at {} ({executors} executors, pool {})",
+            "storage: {backend} at {} ({executors} write and {read_executors} read executors, pool {})",
             connection::redact(&settings.database_url),
             settings.pool_size
         );
-        Ok(Storage {
+        let storage = Storage {
             backend,
             executor,
             writer,
             gauges,
-            reads: Arc::new(Semaphore::new(executors * READS_PER_EXECUTOR)),
+            reads: Arc::new(Semaphore::new(read_executors * READS_PER_EXECUTOR)),
             page_default: settings.history_page_default.max(1),
             page_max: settings.history_page_max.max(1),
             flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
             ready_timeout: Duration::from_millis(settings.connect_timeout_ms.max(1) * 2),
-        })
+        };
+        Ok((storage, launch))
     }
     /// Run pending migrations and return (for `mensajero migrate`); no actors needed.
     pub fn migrate(settings: &StorageSettings) -> Result<Vec<String>, StorageError> {

@@ -117,6 +117,8 @@ pub struct MessageWriter {
     /// The next this-many messages go one per batch, to find the one being refused.
     isolate: usize,
     stopping: bool,
+    /// Shutdown ran out of time: whatever fails from now on is answered, not retried.
+    abandoned: bool,
     drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
@@ -139,6 +141,7 @@ impl MessageWriter {
             wait_timer_armed: false,
             isolate: 0,
             stopping: false,
+            abandoned: false,
             drain_waiters: Vec::new(),
         }
     }
@@ -207,6 +210,12 @@ impl MessageWriter {
             return;
         };
         let rows = Arc::try_unwrap(rows).unwrap_or_else(|shared| (*shared).clone());
+        if self.abandoned && outcome.is_err() {
+            self.refuse(tickets, StoreError::Unavailable);
+            self.update_spooled();
+            self.notify_if_drained();
+            return;
+        }
         match outcome {
             Ok(ids) => {
                 if self.gauges.outage.swap(false, Ordering::Relaxed) {
@@ -302,14 +311,34 @@ impl MessageWriter {
 }
 
 impl MessageWriter {
-    /// Start the actor with a mailbox fit for every socket's `Persist` (the default 16
-    /// would make senders queue outside it and wake one by one). Set before the first
-    /// message can arrive, so that messages enter in the order they were sent.
-    pub fn launch(self) -> Addr<MessageWriter> {
-        MessageWriter::create(|ctx| {
-            ctx.set_mailbox_capacity(MAILBOX);
-            self
-        })
+    /// Mailbox fit for every socket's `Persist` (the default 16 would make senders queue
+    /// outside it and wake one by one), set before the first message can arrive.
+    /// The writer's address now, the writer itself wherever [`WriterLaunch::run`] is
+    /// called later: so it can share a thread with the actor that feeds it.
+    pub fn deferred(self) -> (Addr<MessageWriter>, WriterLaunch) {
+        let (sender, mailbox) = actix::dev::channel::channel(MAILBOX);
+        (
+            Addr::new(sender),
+            WriterLaunch {
+                mailbox,
+                writer: self,
+            },
+        )
+    }
+}
+
+/// A writer that has an address but does not run yet.
+pub struct WriterLaunch {
+    mailbox: actix::dev::channel::AddressReceiver<MessageWriter>,
+    writer: MessageWriter,
+}
+
+impl WriterLaunch {
+    /// Run the writer on the current thread's arbiter.
+    pub fn run(self) {
+        let mut ctx = Context::with_receiver(self.mailbox);
+        ctx.set_mailbox_capacity(MAILBOX);
+        ctx.run(self.writer);
     }
 }
 
@@ -370,7 +399,8 @@ impl Handler<Drain> for MessageWriter {
 }
 
 /// Shutdown ran out of time: answer what is still queued with an error. A batch in
-/// flight is answered by its own outcome.
+/// flight is answered by its own outcome, and is not retried if it fails (its rows may
+/// then be stored although answered with an error: never the other way round).
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct Abandon;
@@ -380,6 +410,7 @@ impl Handler<Abandon> for MessageWriter {
 
     fn handle(&mut self, _: Abandon, _: &mut Context<Self>) -> usize {
         self.stopping = true;
+        self.abandoned = true;
         let abandoned: Vec<Ticket> = self.pending.drain(..).map(|(_, t)| t).collect();
         let count = abandoned.len();
         self.refuse(abandoned, StoreError::Unavailable);

@@ -144,38 +144,35 @@ pub fn node_scenario(script: &str, env: &[(&str, String)]) -> serde_json::Value 
         dir.join("node_modules/socket.io-client").exists(),
         "run `npm ci --prefix tests/js` first (scripts/test.sh does it)"
     );
-    let output = Command::new("node")
-        .arg(dir.join(script))
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{script} failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or("null");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}: bad summary {last:?}: {e}"))
+    scenario("node", &dir.join(script), env)
 }
 
 /// Run `python3 tests/python/<script>` with `env`; same contract as [`node_scenario`].
 pub fn python_scenario(script: &str, env: &[(&str, String)]) -> serde_json::Value {
-    let output = Command::new("python3")
-        .arg(repo_root().join("tests/python").join(script))
+    scenario(
+        "python3",
+        &repo_root().join("tests/python").join(script),
+        env,
+    )
+}
+
+/// A scenario script passes when it exits 0; its last stdout line is its JSON summary.
+fn scenario(interpreter: &str, script: &Path, env: &[(&str, String)]) -> serde_json::Value {
+    let output = Command::new(interpreter)
+        .arg(script)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
-        .expect("run python3");
+        .unwrap_or_else(|e| panic!("run {interpreter}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let name = script.display();
     assert!(
         output.status.success(),
-        "{script} failed ({}):\n{stdout}\n{}",
+        "{name} failed ({}):\n{stdout}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     let last = stdout.lines().last().unwrap_or("null");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}: bad summary {last:?}: {e}"))
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{name}: bad summary {last:?}: {e}"))
 }
 
 /// Rows of `mensajes` in a SQLite file, oldest first, as the seed's JSON rows.

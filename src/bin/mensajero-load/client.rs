@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use tokio::net::TcpStream;
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -37,12 +39,58 @@ pub async fn connect(url: &str, cookie: &str) -> Result<Ws, String> {
     connect_with(url, cookie, None).await
 }
 
-/// As [`connect`], with small buffers for scenarios that hold many idle connections.
-pub async fn connect_small(url: &str, cookie: &str) -> Result<Ws, String> {
+/// As [`connect`], with small buffers for scenarios that hold many idle connections,
+/// from `source` when given. Tens of thousands of connections from one source address to
+/// one server make the kernel search long for a free ephemeral port on every connect;
+/// spreading them over several loopback sources keeps the handshake rate the server's.
+pub async fn connect_small(url: &str, cookie: &str, source: Option<IpAddr>) -> Result<Ws, String> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    connect_with(url, cookie, Some(config)).await
+    match source {
+        Some(source) => connect_from(url, cookie, source, config).await,
+        None => connect_with(url, cookie, Some(config)).await,
+    }
+}
+
+async fn connect_from(
+    url: &str,
+    cookie: &str,
+    source: IpAddr,
+    config: WebSocketConfig,
+) -> Result<Ws, String> {
+    let request = request(url, cookie)?;
+    let uri = request.uri();
+    let host = uri.host().ok_or("url without host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let server: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .map_err(|_| "--source-ips needs an IP address in --url")?;
+    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .map_err(|e| e.to_string())?;
+    let stream = socket.connect(server).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    open_and_connect(ws).await
+}
+
+fn request(
+    url: &str,
+    cookie: &str,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().map_err(|_| "bad cookie")?);
+    Ok(request)
 }
 
 async fn connect_with(
@@ -50,13 +98,14 @@ async fn connect_with(
     cookie: &str,
     config: Option<WebSocketConfig>,
 ) -> Result<Ws, String> {
-    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    request
-        .headers_mut()
-        .insert("cookie", cookie.parse().map_err(|_| "bad cookie")?);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, config, true)
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request(url, cookie)?, config, true)
         .await
         .map_err(|e| e.to_string())?;
+    open_and_connect(ws).await
+}
+
+/// Read OPEN, send CONNECT to `/`, wait for its answer.
+async fn open_and_connect(mut ws: Ws) -> Result<Ws, String> {
     let open = next_text(&mut ws).await.ok_or("closed before OPEN")?;
     if !open.starts_with('0') {
         return Err(format!("expected OPEN, got {open}"));

@@ -1,5 +1,6 @@
 //! The `idle` scenario: hold many signed-in connections and see what they cost the server.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ pub struct IdleArgs {
     /// Handshakes in progress at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Spread connections over this many loopback source addresses (127.0.0.1 up), when
+    /// the server is on a loopback address; 1 uses the system's choice.
+    #[arg(long, default_value_t = 8)]
+    pub source_ips: u8,
     /// Give up opening after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub open_timeout: u64,
@@ -35,6 +40,7 @@ pub async fn run(args: &crate::Args, s: &IdleArgs) -> Result<Value, String> {
     let failed = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(Semaphore::new(s.concurrency.max(1)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loopback = args.url.contains("://127.");
     let start = Instant::now();
     let deadline = start + Duration::from_secs(s.open_timeout);
     let mut tasks = Vec::with_capacity(s.connections);
@@ -43,6 +49,14 @@ pub async fn run(args: &crate::Args, s: &IdleArgs) -> Result<Value, String> {
         if Instant::now() > deadline {
             break;
         }
+        let source = (s.source_ips > 1 && loopback).then(|| {
+            IpAddr::V4(Ipv4Addr::new(
+                127,
+                0,
+                0,
+                1 + (i % s.source_ips as usize) as u8,
+            ))
+        });
         let cookie = format!(
             "{}={}",
             args.cookie,
@@ -51,7 +65,7 @@ pub async fn run(args: &crate::Args, s: &IdleArgs) -> Result<Value, String> {
         let (url, opened, failed, mut stopped) =
             (url.clone(), opened.clone(), failed.clone(), stopped.clone());
         tasks.push(tokio::spawn(async move {
-            let ws = match client::connect_small(&url, &cookie).await {
+            let ws = match client::connect_small(&url, &cookie, source).await {
                 Ok(ws) => ws,
                 Err(e) => {
                     if failed.fetch_add(1, Relaxed) < 3 {

@@ -60,6 +60,27 @@ impl Frame {
         }
     }
 
+    /// Encode EVENT `[event, arg]` straight from a serializable value, without building a
+    /// JSON tree first: what a fan-out of one typed message needs.
+    pub fn event_with<T: serde::Serialize + ?Sized>(
+        namespace: &str,
+        event: &str,
+        arg: &T,
+    ) -> Frame {
+        let mut text = packet::header(PacketKind::Event, namespace, 0, None).into_bytes();
+        text.push(b'[');
+        // Serializing a &str and a Serialize value into a Vec cannot fail unless the
+        // value's own Serialize impl does; such a value would be a programming error.
+        serde_json::to_writer(&mut text, event).expect("event name serializes");
+        text.push(b',');
+        serde_json::to_writer(&mut text, arg).expect("event argument serializes");
+        text.push(b']');
+        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+        Frame {
+            wire: WireFrame::Text(text.into()),
+        }
+    }
+
     /// Encode an event with binary attachments (BINARY_EVENT when there are any).
     pub fn event_payload(namespace: &str, event: &str, payload: &Payload) -> Frame {
         Frame {
