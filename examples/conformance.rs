@@ -3,30 +3,37 @@
 //!
 //! `cargo run --release --example conformance`, then `npm ci && npm test` in each suite.
 
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use mensajero::protocol::conformance::{ConformanceOptions, ConformanceServers};
+use mensajero::protocol::engineio;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let servers = ConformanceServers::new(&ConformanceOptions::default());
-    let app_servers = servers.clone();
-    let mut server = HttpServer::new(move || {
-        let servers = app_servers.clone();
-        App::new().configure(move |cfg| servers.configure(cfg))
-    })
-    // A client that drops its polling GET must end the session (the suites check it):
-    // only without half-closed connections does actix notice the EOF while it waits.
-    .h1_allow_half_closed(false)
-    .bind(("127.0.0.1", 3000))?;
+    let door = servers.front_door();
+    let mut builder = actix_server::Server::build();
     // `localhost` resolves to ::1 first on many hosts (Node's fetch uses that order).
-    match server.bind(("::1", 3000)) {
-        Ok(bound) => server = bound,
-        Err(error) => {
-            log::warn!("not listening on [::1]:3000: {error}");
-            return Err(error);
-        }
+    for addr in ["127.0.0.1:3000", "[::1]:3000"] {
+        let listener = match engineio::bind(addr) {
+            Ok(mut listeners) => listeners.remove(0),
+            Err(error) => {
+                log::warn!("not listening on {addr}: {error}");
+                return Err(error);
+            }
+        };
+        let local = listener.local_addr()?;
+        let (door, servers) = (door.clone(), servers.clone());
+        // The front door turns off half-closed connections: a client that drops its
+        // polling GET must end the session (the suites check it).
+        builder = builder.listen("conformance", listener, move || {
+            let servers = servers.clone();
+            door.service(
+                local,
+                App::new().configure(move |cfg| servers.configure(cfg)),
+            )
+        })?;
     }
     log::info!("conformance servers on localhost:3000 (/engine.io/, /socket.io/)");
-    server.run().await
+    builder.run().await
 }

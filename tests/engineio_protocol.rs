@@ -317,7 +317,7 @@ async fn max_payload_is_enforced() {
 async fn allow_request_refuses_handshakes_before_any_session() {
     let mut config = options().engine_config(PATH);
     config.allow_request = Some(Arc::new(|req| {
-        if req.headers().contains_key("x-forbidden") {
+        if req.headers.contains_key("x-forbidden") {
             Err(RequestRefusal {
                 status: StatusCode::FORBIDDEN,
                 message: "Origin not allowed",

@@ -14,7 +14,7 @@ use actix_web::web;
 use serde_json::json;
 
 use super::engineio::{
-    CloseReason, EngineApp, EngineConfig, EngineConnection, EngineServer, Message,
+    CloseReason, EngineApp, EngineConfig, EngineConnection, EngineServer, FrontDoor, Message,
     ProtocolViolation, RequestInfo, SessionCtl, SessionHandle, WireFrame,
 };
 use super::socketio::{
@@ -74,6 +74,11 @@ impl ConformanceServers {
             .build();
         let socketio = EngineServer::socketio(options.engine_config("/socket.io/"), socketio);
         ConformanceServers { engine, socketio }
+    }
+
+    /// The front door that takes both servers' WebSockets off the listener.
+    pub fn front_door(&self) -> FrontDoor {
+        FrontDoor::new([self.engine.clone(), self.socketio.clone()])
     }
 
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {

@@ -5,9 +5,9 @@
 //! receives events through [`socketio::SocketHandler`]s; it talks back through
 //! [`socketio::Socket`] handles, which are cheap to clone and safe to hold in other actors.
 //!
-//! Wiring, once per process (not inside the `HttpServer::new` factory, which runs per
-//! worker: every worker must share the one session registry, or a polling client whose
-//! requests land on another worker would be unknown there):
+//! Wiring, once per process (not inside the per-worker service factory: every worker
+//! must share the one session registry, or a polling client whose requests land on
+//! another worker would be unknown there):
 //!
 //! ```text
 //! let sio = SocketIoServer::builder()
@@ -15,13 +15,18 @@
 //!     .connect_timeout(settings.engine.connect_timeout())
 //!     .build();
 //! let engine = EngineServer::socketio(engine_config, sio);
-//! HttpServer::new(move || {
-//!     let engine = engine.clone();
-//!     App::new().configure(move |cfg| engine.configure(cfg))
-//! })
-//! // Without this actix does not notice a client dropping its waiting polling GET, and
-//! // the session would only end at the next request or the heartbeat.
-//! .h1_allow_half_closed(false)
+//! // The front door takes Engine.IO WebSockets off the listener before actix-http, and
+//! // serves everything else with the App (TCP_NODELAY, no half-closed connections, which
+//! // polling needs to notice a dropped GET).
+//! let door = FrontDoor::new([engine.clone()]);
+//! for listener in engineio::bind(addr)? {
+//!     let addr = listener.local_addr()?;
+//!     let (door, engine) = (door.clone(), engine.clone());
+//!     builder = builder.listen("name", listener, move || {
+//!         let engine = engine.clone();
+//!         door.service(addr, App::new().configure(move |cfg| engine.configure(cfg)))
+//!     })?;
+//! }
 //! ```
 //!
 //! [`conformance`] holds the reference servers of the official test suites, built from

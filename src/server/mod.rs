@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Arbiter;
-use actix_web::{App, HttpServer, http::StatusCode};
+use actix_web::{App, http::StatusCode};
 
 pub use origin::OriginPolicy;
 use placement::{BrokerStart, OnFirstWorker, Writer};
@@ -23,7 +23,7 @@ use crate::broker::policy::Policy;
 use crate::config::Settings;
 use crate::desk::DeskNamespace;
 use crate::http::{self, HttpState};
-use crate::protocol::engineio::{EngineConfig, EngineServer, RequestRefusal};
+use crate::protocol::engineio::{self, EngineConfig, EngineServer, FrontDoor, RequestRefusal};
 use crate::protocol::socketio::SocketIoServer;
 use crate::storage::{Storage, StorageError};
 
@@ -105,39 +105,42 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
         chat,
         chat_metrics,
     };
-    let app_engine = engine.clone();
-    let mut server = HttpServer::new(move || {
-        if let Some(broker) = &on_first_worker {
-            broker.start_here();
-        }
-        let state = state.clone();
-        let engine = app_engine.clone();
-        App::new().configure(move |cfg| {
-            // HTTP routes first: they include the client bundle under the engine's path.
-            http::configure(cfg, state);
-            engine.configure(cfg);
-        })
-    })
-    .disable_signals()
-    // Socket.IO frames are small and latency-bound: never hold one back for Nagle.
-    .tcp_nodelay(true)
-    // Notice a client dropping its pending polling GET at once (the session closes then).
-    .h1_allow_half_closed(false)
-    .shutdown_timeout(settings.server.shutdown_timeout_secs);
-    if settings.server.workers > 0 {
-        server = server.workers(settings.server.workers);
-    }
-    let server = server
-        .bind(&settings.server.bind)
-        .map_err(|source| ServeError::Bind {
+    // The front door takes Engine.IO WebSockets off the listener before actix-http (whose
+    // per-connection buffers they would otherwise keep); everything else is the App.
+    let door = FrontDoor::new([engine.clone()]);
+    let listeners =
+        engineio::bind(settings.server.bind.as_str()).map_err(|source| ServeError::Bind {
             addr: settings.server.bind.clone(),
             source,
         })?;
-    for addr in server.addrs() {
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if settings.server.workers > 0 {
+        builder = builder.workers(settings.server.workers);
+    }
+    for listener in listeners {
+        let addr = listener.local_addr()?;
+        let (door, state, engine) = (door.clone(), state.clone(), engine.clone());
+        let on_first_worker = on_first_worker.clone();
+        builder = builder.listen("mensajero", listener, move || {
+            if let Some(broker) = &on_first_worker {
+                broker.start_here();
+            }
+            let (state, engine) = (state.clone(), engine.clone());
+            door.service(
+                addr,
+                App::new().configure(move |cfg| {
+                    // HTTP routes first: they include the client bundle under the engine's path.
+                    http::configure(cfg, state);
+                    engine.configure(cfg);
+                }),
+            )
+        })?;
         log::info!("listening on http://{addr}");
         print_ready(addr);
     }
-    let server = server.run();
+    let server = builder.run();
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
 
@@ -183,7 +186,7 @@ fn engine_config(settings: &Settings) -> EngineConfig {
             } else {
                 log::warn!(
                     "handshake refused: origin {:?} not allowed",
-                    req.headers().get("origin")
+                    req.headers.get("origin")
                 );
                 Err(RequestRefusal {
                     status: StatusCode::FORBIDDEN,

@@ -5,8 +5,9 @@
 //! allowed, and so is any origin on the configured list; everything else is refused before
 //! a session exists.
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+
+use crate::protocol::engineio::RequestInfo;
 
 pub struct OriginPolicy {
     allowed: Vec<String>,
@@ -35,14 +36,15 @@ impl OriginPolicy {
         authority.is_some_and(|authority| authority == host.to_ascii_lowercase())
     }
 
-    pub fn allows_request(&self, req: &HttpRequest) -> bool {
+    pub fn allows_request(&self, request: &RequestInfo) -> bool {
         let text = |name| {
-            req.headers()
+            request
+                .headers
                 .get(name)
                 .and_then(|v: &header::HeaderValue| v.to_str().ok())
         };
         // A header that is present but not text is not a valid origin.
-        if req.headers().contains_key(header::ORIGIN) && text(header::ORIGIN).is_none() {
+        if request.headers.contains_key(header::ORIGIN) && text(header::ORIGIN).is_none() {
             return false;
         }
         self.allows(text(header::ORIGIN), text(header::HOST))
@@ -51,7 +53,36 @@ impl OriginPolicy {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
     use super::OriginPolicy;
+    use crate::protocol::engineio::RequestInfo;
+
+    fn request(headers: &[(&'static str, &[u8])]) -> RequestInfo {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        RequestInfo {
+            headers: map,
+            query: "EIO=4&transport=websocket".to_string(),
+            remote_addr: None,
+        }
+    }
+
+    #[test]
+    fn request_headers() {
+        let policy = OriginPolicy::new(&[]);
+        let host = ("host", b"127.0.0.1:3000".as_slice());
+        assert!(policy.allows_request(&request(&[host])));
+        assert!(policy.allows_request(&request(&[host, ("origin", b"http://127.0.0.1:3000")])));
+        assert!(!policy.allows_request(&request(&[host, ("origin", b"http://evil.example")])));
+        // Present but not text: not a valid origin.
+        assert!(!policy.allows_request(&request(&[host, ("origin", b"http://\xff")])));
+    }
 
     #[test]
     fn same_origin_listed_or_absent() {

@@ -4,39 +4,46 @@
 
 #![allow(dead_code)]
 
+pub mod raw_ws;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use futures_util::{SinkExt, StreamExt};
 use mensajero::protocol::conformance::{ConformanceOptions, ConformanceServers};
-use mensajero::protocol::engineio::EngineServer;
+use mensajero::protocol::engineio::{EngineServer, FrontDoor};
 use tokio_tungstenite::tungstenite::Message;
 
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Serves `configure` on an ephemeral port for the rest of the test.
-pub fn serve<F>(configure: F) -> SocketAddr
+/// Serves `configure` behind `door` on an ephemeral port for the rest of the test, the
+/// way `mensajero serve` does.
+pub fn serve<F>(door: FrontDoor, configure: F) -> SocketAddr
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
-    let server = HttpServer::new(move || {
-        let configure = configure.clone();
-        App::new().configure(move |cfg| configure(cfg))
-    })
-    .workers(1)
-    .h1_allow_half_closed(false)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .expect("bind");
-    let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
+    let listener = mensajero::protocol::engineio::bind("127.0.0.1:0")
+        .expect("bind")
+        .remove(0);
+    let addr = listener.local_addr().unwrap();
+    let server = actix_server::Server::build()
+        .workers(1)
+        .disable_signals()
+        .listen("test", listener, move || {
+            let configure = configure.clone();
+            door.service(addr, App::new().configure(move |cfg| configure(cfg)))
+        })
+        .expect("listen")
+        .run();
+    actix_rt::spawn(server);
     addr
 }
 
 pub fn serve_engines(engines: Vec<EngineServer>) -> SocketAddr {
-    serve(move |cfg| {
+    let door = FrontDoor::new(engines.clone());
+    serve(door, move |cfg| {
         for engine in &engines {
             engine.configure(cfg);
         }
@@ -46,7 +53,7 @@ pub fn serve_engines(engines: Vec<EngineServer>) -> SocketAddr {
 pub fn conformance(options: ConformanceOptions) -> (SocketAddr, ConformanceServers) {
     let servers = ConformanceServers::new(&options);
     let mounted = servers.clone();
-    let addr = serve(move |cfg| mounted.configure(cfg));
+    let addr = serve(servers.front_door(), move |cfg| mounted.configure(cfg));
     (addr, servers)
 }
 

@@ -18,8 +18,10 @@ use super::session::EngineSession;
 
 /// The first HTTP request of a session (polling handshake GET or WebSocket upgrade).
 ///
-/// The header values share the connection's read buffer: an application that keeps
-/// them for the life of the session should copy them (see Socket.IO's connection).
+/// Built by the polling handshake from actix-web's request (its header values share the
+/// connection's read buffer) or by the WebSocket front door from the peeked head. Either
+/// way it is the application's to copy what it keeps for the life of the session (see
+/// Socket.IO's connection), and the input of `allow_request`.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub headers: HeaderMap,

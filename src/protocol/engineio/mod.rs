@@ -4,40 +4,46 @@
 //! CONTRACT of the public items below (used by `server.rs` and the conformance example).
 //!
 //! Layout: [`packet`] is the codec, `queue` the bounded outbound queue, `session` the
-//! per-connection actor, `polling` and `websocket` the transports, `server` the endpoint
-//! and registry, [`app`] the interface an application implements.
+//! per-connection actor, `polling` and `ws_transport` the transports (`ws_frame` is the
+//! RFC 6455 codec, `ws_handshake` the opening handshake), `server` the endpoint and
+//! registry, `front_door` the listener service that takes WebSocket connections away
+//! from actix-http, [`app`] the interface an application implements.
 //!
 //! Routing: [`EngineServer::configure`] mounts exactly `config.path` (any method, told
 //! apart by the `EIO`/`transport`/`sid` query), nothing below it, so `<path>socket.io.js`
 //! and `<path>socket.io.min.js` can be served by another handler, registered before or
-//! after.
+//! after. WebSockets are not served by that route but by a [`FrontDoor`] on the listener,
+//! which takes the upgrade before actix-http sees it; serve the `App` through
+//! [`FrontDoor::service`] (see `src/server/mod.rs`).
 
 pub mod app;
 mod error;
+mod front_door;
 pub mod packet;
 mod polling;
 mod queue;
 mod server;
 mod session;
-mod websocket;
+pub mod ws_frame;
+mod ws_handshake;
+mod ws_transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use actix_web::HttpRequest;
 
 pub use app::{
     CloseReason, EngineApp, EngineConnection, ProtocolViolation, RequestInfo, SessionCtl,
     SessionHandle,
 };
 pub use error::EngineError;
+pub use front_door::{FrontDoor, bind};
 pub use packet::Message;
 pub use queue::{EnqueueError, WireFrame};
 pub use server::{EngineServer, new_id};
 
 /// The admission check run on every handshake request (Origin policy etc.).
-pub type AllowRequest = Arc<dyn Fn(&HttpRequest) -> Result<(), RequestRefusal> + Send + Sync>;
+pub type AllowRequest = Arc<dyn Fn(&RequestInfo) -> Result<(), RequestRefusal> + Send + Sync>;
 
 /// Engine.IO settings of one server.
 #[derive(Clone)]

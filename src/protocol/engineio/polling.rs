@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
-use super::app::CloseReason;
+use super::app::{CloseReason, RequestInfo};
 use super::error::EngineError;
 use super::packet::Inbound;
 use super::server::{EngineServer, TransportKind};
@@ -26,8 +26,13 @@ pub(crate) async fn handle(
         if req.method() != Method::GET {
             return Err(EngineError::BadHandshakeMethod);
         }
-        server.check_handshake(&req)?;
-        let opened = server.open_session(&req, TransportKind::Polling, None);
+        let request = RequestInfo {
+            headers: req.headers().clone(),
+            query: req.query_string().to_string(),
+            remote_addr: req.peer_addr(),
+        };
+        server.check_handshake(&request)?;
+        let opened = server.open_session(request, TransportKind::Polling);
         return Ok(HttpResponse::Ok().content_type(TEXT).body(opened.handshake));
     };
     let entry = server.lookup(sid).ok_or(EngineError::UnknownSid)?;

@@ -56,6 +56,15 @@ pub enum EnqueueError {
     Closed,
 }
 
+/// How a queue ended, as its consumer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// No more frames will come; deliver what is queued.
+    Closed,
+    /// Nothing more will be delivered: the session is gone.
+    Discarded,
+}
+
 /// What a push found, so that exactly one producer reports an overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -169,17 +178,17 @@ impl OutboundQueue {
         self.ended.notify_waiters();
     }
 
-    /// Resolves once the queue is closed (gracefully or not).
-    pub(crate) async fn closed(&self) {
-        self.wait_ended(|state| state.closed).await
-    }
-
-    /// Resolves once the queue is discarded: stop delivering, the session is gone.
-    pub(crate) async fn discarded(&self) {
-        self.wait_ended(|state| state.discarded).await
-    }
-
-    async fn wait_ended(&self, done: impl Fn(&QueueState) -> bool) {
+    /// Resolves once the queue is closed, or with `gracefully` false only once it is
+    /// discarded (stop delivering, the session is gone). One future for both, so that a
+    /// transport watching one or the other holds one.
+    pub(crate) async fn ended(&self, gracefully: bool) {
+        let done = |state: &QueueState| {
+            if gracefully {
+                state.closed
+            } else {
+                state.discarded
+            }
+        };
         loop {
             let notified = self.ended.notified();
             tokio::pin!(notified);
@@ -190,28 +199,6 @@ impl OutboundQueue {
                 return;
             }
             notified.await;
-        }
-    }
-
-    /// Takes one frame, waiting for it; `None` once the queue is closed and empty.
-    pub(crate) async fn next(&self) -> Option<WireFrame> {
-        loop {
-            {
-                let mut state = self.lock();
-                if let Some(frame) = state.frames.pop_front() {
-                    if state.frames.is_empty() && state.frames.capacity() > 64 {
-                        // A burst should not pin its buffer for the life of the connection.
-                        state.frames.shrink_to(8);
-                    }
-                    drop(state);
-                    self.metrics.outbound_queued.fetch_sub(1, Ordering::Relaxed);
-                    return Some(frame);
-                }
-                if state.closed {
-                    return None;
-                }
-            }
-            self.ready.notified().await;
         }
     }
 
@@ -227,6 +214,28 @@ impl OutboundQueue {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// Takes everything queued now, and says whether the queue has ended, under one lock
+    /// (the WebSocket writer asks this on every wake-up).
+    pub(crate) fn take_all(&self) -> (VecDeque<WireFrame>, Option<Ended>) {
+        let mut state = self.lock();
+        let ended = if state.discarded {
+            Some(Ended::Discarded)
+        } else if state.closed {
+            Some(Ended::Closed)
+        } else {
+            None
+        };
+        state.woken = false;
+        let frames = std::mem::take(&mut state.frames);
+        drop(state);
+        if !frames.is_empty() {
+            self.metrics
+                .outbound_queued
+                .fetch_sub(frames.len() as u64, Ordering::Relaxed);
+        }
+        (frames, ended)
     }
 
     /// Takes everything queued now.
@@ -278,9 +287,13 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            assert!(matches!(queue.next().await, Some(WireFrame::Text(t)) if &*t == "4a"));
-            assert!(queue.next().await.is_none());
-            queue.closed().await;
+            queue.ready().await;
+            let frames = queue.drain();
+            assert!(matches!(&frames[0], WireFrame::Text(t) if &**t == "4a"));
+            assert_eq!(frames.len(), 1);
+            queue.ready().await;
+            assert!(queue.drain().is_empty() && queue.is_closed());
+            queue.ended(true).await;
         });
         assert_eq!(metrics.outbound_queued(), 0);
     }

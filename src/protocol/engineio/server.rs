@@ -16,7 +16,7 @@ use super::app::{EngineApp, RequestInfo, SessionHandle};
 use super::error::EngineError;
 use super::queue::{OutboundQueue, WireFrame};
 use super::session::{EngineSession, TransportMsg};
-use super::{EngineConfig, EngineMetrics, polling, websocket};
+use super::{EngineConfig, EngineMetrics, polling};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TransportKind {
@@ -82,7 +82,6 @@ struct SessionInit {
     shared: Arc<EngineShared>,
     queue: Arc<OutboundQueue>,
     transport: TransportKind,
-    ws: Option<actix_ws::Session>,
     request: RequestInfo,
     opened: Instant,
 }
@@ -104,7 +103,6 @@ impl<A: EngineApp> SessionFactory for AppFactory<A> {
                 init.queue,
                 conn,
                 init.transport,
-                init.ws,
                 init.opened,
             )
         })
@@ -207,7 +205,10 @@ impl EngineServer {
         } else {
             match query.transport {
                 Some("polling") => polling::handle(self, req, body, query.sid).await,
-                Some("websocket") => websocket::handle(self, req, body, query.sid).await,
+                // Upgrades are taken by the front door before actix-http sees them; one
+                // that reaches this route came without the front door, or not as the first
+                // request of its connection, or without `Upgrade: websocket`.
+                Some("websocket") => Err(EngineError::BadRequest),
                 _ => Err(EngineError::UnknownTransport),
             }
         };
@@ -215,12 +216,12 @@ impl EngineServer {
     }
 
     /// `allow_request` alone: every request that opens or upgrades a session.
-    pub(crate) fn check_allowed(&self, req: &HttpRequest) -> Result<(), EngineError> {
+    pub(crate) fn check_allowed(&self, request: &RequestInfo) -> Result<(), EngineError> {
         if self.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(EngineError::ShuttingDown);
         }
         if let Some(allow) = &self.shared.config.allow_request {
-            allow(req).map_err(|refusal| EngineError::Refused {
+            allow(request).map_err(|refusal| EngineError::Refused {
                 status: refusal.status,
                 message: refusal.message,
             })?;
@@ -229,8 +230,8 @@ impl EngineServer {
     }
 
     /// Admission of a new session.
-    pub(crate) fn check_handshake(&self, req: &HttpRequest) -> Result<(), EngineError> {
-        self.check_allowed(req)?;
+    pub(crate) fn check_handshake(&self, request: &RequestInfo) -> Result<(), EngineError> {
+        self.check_allowed(request)?;
         let open = self.shared.metrics.sessions_open.load(Ordering::Relaxed);
         if open >= self.shared.config.max_sessions as u64 {
             return Err(EngineError::TooManySessions);
@@ -244,12 +245,7 @@ impl EngineServer {
 
     /// Creates, registers and starts a session; for a WebSocket the handshake is queued
     /// as its first frame, for polling it is the answer to the request.
-    pub(crate) fn open_session(
-        &self,
-        req: &HttpRequest,
-        transport: TransportKind,
-        ws: Option<actix_ws::Session>,
-    ) -> Opened {
+    pub(crate) fn open_session(&self, request: RequestInfo, transport: TransportKind) -> Opened {
         let shared = &self.shared;
         let config = &shared.config;
         let sid: Arc<str> = new_id().into();
@@ -267,18 +263,12 @@ impl EngineServer {
         if transport == TransportKind::WebSocket {
             queue.push_control(WireFrame::Text(handshake.as_str().into()));
         }
-        let request = RequestInfo {
-            headers: req.headers().clone(),
-            query: req.query_string().to_string(),
-            remote_addr: req.peer_addr(),
-        };
         let opened = Instant::now();
         let recipient = self.factory.spawn(SessionInit {
             sid: sid.clone(),
             shared: shared.clone(),
             queue: queue.clone(),
             transport,
-            ws,
             request,
             opened,
         });
@@ -314,14 +304,14 @@ pub fn new_id() -> String {
 }
 
 /// The query parameters Engine.IO routes on.
-struct EngineQuery<'a> {
-    eio: Option<&'a str>,
-    transport: Option<&'a str>,
-    sid: Option<&'a str>,
+pub(crate) struct EngineQuery<'a> {
+    pub(crate) eio: Option<&'a str>,
+    pub(crate) transport: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
 }
 
 impl<'a> EngineQuery<'a> {
-    fn parse(query: &'a str) -> Self {
+    pub(crate) fn parse(query: &'a str) -> Self {
         let mut parsed = EngineQuery {
             eio: None,
             transport: None,

@@ -22,7 +22,6 @@ use super::error::EngineError;
 use super::packet::{Inbound, PacketError, control, encode_payload};
 use super::queue::{OutboundQueue, WireFrame};
 use super::server::{EngineShared, TransportKind};
-use super::websocket;
 
 /// How long a polling GET that arrives during the upgrade is held before its NOOP, as
 /// Node's periodic upgrade check does: the client should be switching, not polling.
@@ -50,7 +49,7 @@ pub(crate) enum TransportMsg {
     /// The new WebSocket got `2probe` and answered `3probe`.
     UpgradeProbed,
     /// The client sent `5` on the new WebSocket: it is now the transport.
-    UpgradeCompleted(actix_ws::Session),
+    UpgradeCompleted,
     /// The probing WebSocket went away before completing.
     UpgradeAborted,
     /// The current transport ended or broke.
@@ -74,8 +73,6 @@ pub struct EngineSession<C: EngineConnection> {
     conn: C,
     transport: TransportKind,
     upgrade: Upgrade,
-    /// The WebSocket to start writing to once the actor runs (direct WebSocket sessions).
-    initial_ws: Option<actix_ws::Session>,
     poll_pending: bool,
     /// When the next PING is due; timers are computed from it so that their lateness
     /// does not add up over the heartbeat.
@@ -100,7 +97,6 @@ impl<C: EngineConnection> EngineSession<C> {
         queue: Arc<OutboundQueue>,
         conn: C,
         transport: TransportKind,
-        initial_ws: Option<actix_ws::Session>,
         opened: Instant,
     ) -> Self {
         let next_ping = opened + shared.config.ping_interval;
@@ -111,7 +107,6 @@ impl<C: EngineConnection> EngineSession<C> {
             conn,
             transport,
             upgrade: Upgrade::None,
-            initial_ws,
             poll_pending: false,
             next_ping,
             pong_deadline: None,
@@ -343,22 +338,12 @@ impl<C: EngineConnection> EngineSession<C> {
             ctx.stop();
         }
     }
-
-    fn start_websocket(&mut self, ws: actix_ws::Session, ctx: &mut Context<Self>) {
-        let queue = self.queue.clone();
-        let shared = self.shared.clone();
-        let session = ctx.address().recipient();
-        actix_web::rt::spawn(websocket::write_loop(queue, ws, session, shared));
-    }
 }
 
 impl<C: EngineConnection> Actor for EngineSession<C> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(ws) = self.initial_ws.take() {
-            self.start_websocket(ws, ctx);
-        }
         self.schedule_ping(ctx);
         self.with_connection(ctx, |conn, ctl| conn.on_open(ctl));
     }
@@ -448,17 +433,17 @@ impl<C: EngineConnection> Handler<TransportMsg> for EngineSession<C> {
                     self.queue.wake_consumer();
                 }
             }
-            TransportMsg::UpgradeCompleted(ws) => {
+            TransportMsg::UpgradeCompleted => {
                 if self.upgrade != Upgrade::Probed {
                     return Err(EngineError::BadRequest);
                 }
                 self.upgrade = Upgrade::Done;
                 self.transport = TransportKind::WebSocket;
                 self.shared.transport_changed();
+                // The WebSocket drains the queue from now on; a pending GET ends empty.
                 if self.poll_pending {
                     self.queue.wake_consumer();
                 }
-                self.start_websocket(ws, ctx);
             }
             TransportMsg::UpgradeAborted => {
                 if self.upgrade != Upgrade::Done {

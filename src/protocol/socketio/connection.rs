@@ -26,37 +26,50 @@ use crate::protocol::engineio::{
 const MAX_ATTACHMENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The handshake request, kept for the CONNECTs to come in a compact form that owns its
-/// bytes: a `HeaderMap` costs about 2 KB per idle connection, and its values would pin
-/// the connection's read buffer.
+/// bytes: a `HeaderMap` costs about 2 KB per idle connection (and its values would pin
+/// the connection's read buffer), a boxed slice of `(HeaderName, HeaderValue)` still
+/// about 800 B in small allocations; one blob of text is a few hundred bytes.
 struct StoredRequest {
-    headers: Box<[(HeaderName, HeaderValue)]>,
+    /// `name:value\n` per header, in order: names cannot contain `:`, and neither names
+    /// nor values can contain `\n`, so the split is unambiguous.
+    headers: Box<[u8]>,
     query: Box<str>,
     remote_addr: Option<SocketAddr>,
 }
 
 impl StoredRequest {
     fn new(request: &RequestInfo) -> Self {
-        let headers = request
+        let size = request
             .headers
             .iter()
-            .filter_map(|(name, value)| {
-                Some((
-                    HeaderName::from_bytes(name.as_str().as_bytes()).ok()?,
-                    HeaderValue::from_bytes(value.as_bytes()).ok()?,
-                ))
-            })
-            .collect();
+            .map(|(name, value)| name.as_str().len() + value.len() + 2)
+            .sum();
+        let mut headers = Vec::with_capacity(size);
+        for (name, value) in request.headers.iter() {
+            headers.extend_from_slice(name.as_str().as_bytes());
+            headers.push(b':');
+            headers.extend_from_slice(value.as_bytes());
+            headers.push(b'\n');
+        }
         StoredRequest {
-            headers,
+            headers: headers.into_boxed_slice(),
             query: request.query.as_str().into(),
             remote_addr: request.remote_addr,
         }
     }
 
     fn handshake(&self, auth: Option<Value>) -> Handshake {
-        let mut headers = HeaderMap::with_capacity(self.headers.len());
-        for (name, value) in self.headers.iter() {
-            headers.append(name.clone(), value.clone());
+        let lines = self.headers.split(|&b| b == b'\n');
+        let mut headers = HeaderMap::with_capacity(lines.clone().count().saturating_sub(1));
+        for line in lines {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let name = HeaderName::from_bytes(&line[..colon]);
+            let value = HeaderValue::from_bytes(&line[colon + 1..]);
+            if let (Ok(name), Ok(value)) = (name, value) {
+                headers.append(name, value);
+            }
         }
         Handshake {
             headers,
@@ -90,7 +103,8 @@ pub struct SioConnection {
     session: SessionHandle<SioConnection>,
     request: StoredRequest,
     slots: Vec<Slot>,
-    reassembly: Option<Reassembly>,
+    /// Boxed: rare, and a `Packet` inline would be paid by every idle session.
+    reassembly: Option<Box<Reassembly>>,
 }
 
 impl SioConnection {
@@ -289,11 +303,11 @@ impl EngineConnection for SioConnection {
                 let packet =
                     Packet::decode(&text).map_err(|error| ProtocolViolation(error.to_string()))?;
                 if packet.attachments > 0 {
-                    self.reassembly = Some(Reassembly {
+                    self.reassembly = Some(Box::new(Reassembly {
                         attachments: Vec::with_capacity(packet.attachments),
                         packet,
                         bytes: 0,
-                    });
+                    }));
                     return Ok(());
                 }
                 self.dispatch(packet, Vec::new(), ctl)
@@ -310,14 +324,14 @@ impl EngineConnection for SioConnection {
                 if reassembly.attachments.len() < reassembly.packet.attachments {
                     return Ok(());
                 }
-                let Some(Reassembly {
+                let Some(reassembly) = self.reassembly.take() else {
+                    return Ok(());
+                };
+                let Reassembly {
                     packet,
                     attachments,
                     ..
-                }) = self.reassembly.take()
-                else {
-                    return Ok(());
-                };
+                } = *reassembly;
                 self.dispatch(packet, attachments, ctl)
             }
         }
