@@ -1,8 +1,6 @@
 //! Engine.IO v4: the handshake, the polling and WebSocket transports, the upgrade between
 //! them, heartbeats, and the session actor that outlives any one transport.
 //!
-//! CONTRACT of the public items below (used by `server.rs` and the conformance example).
-//!
 //! Layout: [`packet`] is the codec, `queue` the bounded outbound queue, `session` the
 //! per-connection actor, `polling` and `ws_transport` the transports (`ws_frame` is the
 //! RFC 6455 codec, `ws_handshake` the opening handshake), `server` the endpoint and

@@ -1,7 +1,5 @@
 //! Socket.IO v5 over Engine.IO: packet codec, namespaces, per-session socket state.
 //!
-//! CONTRACT of the public items below (used by `desk/`, `server.rs` and the example).
-//!
 //! Layout: `packet` is the codec, `connection` the per-session state inside the Engine.IO
 //! session actor, `namespace` and `socket` what applications implement and hold.
 

@@ -1,6 +1,6 @@
 //! The application-facing side of Socket.IO: what a namespace is and what it is told.
 //!
-//! CONTRACT (used by `desk/` and `examples/conformance.rs`; keep these signatures).
+//! Applications (the desk, the conformance example) implement these two traits.
 
 use std::net::SocketAddr;
 

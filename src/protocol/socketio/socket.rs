@@ -1,7 +1,5 @@
 //! Handles through which an application talks to one socket: emit, ack, disconnect.
 //!
-//! CONTRACT (used by `desk/` and the conformance example; keep these signatures).
-//!
 //! A [`Socket`] only touches the session's outbound queue (never the actor) to send, so
 //! emitting from any thread is a lock and a push; disconnects go to the session actor as
 //! commands, because they change state the actor owns.
