@@ -133,18 +133,26 @@ fn stored_texts(db_url: &str, kind: Kind) -> BTreeMap<String, usize> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_under_load_stores_and_acks_everything_accepted() {
+/// Start a broker, keep 6 clients sending 16 messages in flight each for 1.5 s, send it
+/// `signal`; returns the broker, its exit status and what the clients saw.
+async fn signal_under_load(signal: &str) -> (Broker, std::process::ExitStatus, Outcomes) {
     let mut broker = Broker::start();
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = load(&broker.addr, 6, 16, &stop).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let status = tokio::task::block_in_place(|| broker.signal("TERM"));
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let status = tokio::task::block_in_place(|| broker.signal(signal));
     stop.store(true, Ordering::Relaxed);
     let outcomes = collect(tasks).await;
+    let answered = outcomes.values().filter(|id| id.is_some()).count();
+    assert!(answered > 100, "load was running: {answered} acked");
+    (broker, status, outcomes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_stores_and_acks_everything_accepted() {
+    let (broker, status, outcomes) = signal_under_load("TERM").await;
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
     let acked = acked(&outcomes);
-    assert!(acked.len() > 100, "load was running: {} acked", acked.len());
     let stored = stored_texts(&broker.database_url, Kind::Sqlite);
     assert!(stored.values().all(|n| *n == 1), "nothing stored twice");
     let stored: BTreeSet<&String> = stored.keys().collect();
@@ -159,15 +167,8 @@ async fn sigterm_under_load_stores_and_acks_everything_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_keeps_every_acked_message() {
-    let mut broker = Broker::start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(&broker.addr, 6, 16, &stop).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    tokio::task::block_in_place(|| broker.signal("KILL"));
-    stop.store(true, Ordering::Relaxed);
-    let outcomes = collect(tasks).await;
+    let (broker, _, outcomes) = signal_under_load("KILL").await;
     let acked = acked(&outcomes);
-    assert!(acked.len() > 100, "load was running: {} acked", acked.len());
     let stored = stored_texts(&broker.database_url, Kind::Sqlite);
     assert!(stored.values().all(|n| *n == 1), "nothing stored twice");
     let missing: Vec<_> = acked.iter().filter(|t| !stored.contains_key(**t)).collect();
