@@ -273,3 +273,153 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::broker::validation::PostRequest;
+    use crate::broker::{Peer, PeerGone, Role};
+    use crate::storage::StoreError;
+
+    type Log = Arc<Mutex<Vec<(&'static str, DeliveryKind, i64)>>>;
+
+    /// A peer that writes down what it was given, under the socket's name.
+    struct Recorder {
+        name: &'static str,
+        log: Log,
+    }
+
+    impl Peer for Recorder {
+        type Frame = (DeliveryKind, i64);
+        fn encode(kind: DeliveryKind, message: &StoredMessage) -> Self::Frame {
+            (kind, message.id)
+        }
+        fn deliver(&self, frame: &Self::Frame) -> Result<(), PeerGone> {
+            self.log.lock().unwrap().push((self.name, frame.0, frame.1));
+            Ok(())
+        }
+    }
+
+    /// A store that numbers messages and answers at once.
+    #[derive(Default)]
+    struct Numbering(i64);
+
+    impl Actor for Numbering {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Persist> for Numbering {
+        type Result = Result<StoredMessage, StoreError>;
+        fn handle(&mut self, Persist(m): Persist, _: &mut Context<Self>) -> Self::Result {
+            self.0 += 1;
+            Ok(StoredMessage {
+                id: self.0,
+                de_usuario: m.de_usuario,
+                para_usuario: m.para_usuario,
+                mensaje: m.mensaje,
+                fecha: m.fecha,
+            })
+        }
+    }
+
+    fn who(user: &str, role: Role) -> Identity {
+        Identity {
+            user: user.into(),
+            name: user.into(),
+            role,
+            expires_at: u64::MAX,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn each_socket_gets_one_copy_and_the_sender_the_ack() {
+        let log = Log::default();
+        let store = Numbering::default().start().recipient();
+        let server =
+            ChatServer::new(Policy::new("admin", Vec::new()), store, Arc::default()).start();
+        let sockets = [
+            ("ana-1", "ana", Role::User),
+            ("ana-2", "ana", Role::User),
+            ("luis", "luis", Role::User),
+            ("admin", "admin", Role::Admin),
+            ("sonia-1", "sonia", Role::Admin),
+            ("sonia-2", "sonia", Role::Admin),
+        ];
+        let mut keys = HashMap::new();
+        for (name, user, role) in sockets {
+            let key = SocketKey::next();
+            keys.insert(name, (key, who(user, role)));
+            let peer = Recorder {
+                name,
+                log: log.clone(),
+            };
+            server.do_send(Connect {
+                key,
+                identity: who(user, role),
+                peer,
+            });
+        }
+        let post = |from: &str, para: &str| {
+            let (key, identity) = keys[from].clone();
+            let request = PostRequest {
+                para: para.into(),
+                mensaje: "hola".into(),
+            };
+            server.send(Post {
+                from: key,
+                identity,
+                request,
+            })
+        };
+
+        // ana writes to the desk: every admin socket once (the one named admin too), her
+        // other tab a copy, luis nothing, her sending tab only the ack.
+        let posted = post("ana-1", "admin").await.unwrap().unwrap();
+        let mut got = std::mem::take(&mut *log.lock().unwrap());
+        got.sort();
+        use DeliveryKind::{Received, Sent};
+        let id = posted.id;
+        assert_eq!(
+            got,
+            [
+                ("admin", Received, id),
+                ("ana-2", Sent, id),
+                ("sonia-1", Received, id),
+                ("sonia-2", Received, id)
+            ]
+        );
+
+        // sonia answers ana: both of ana's tabs; the other admins, and sonia's other tab,
+        // get copies.
+        let posted = post("sonia-1", "ana").await.unwrap().unwrap();
+        let mut got = std::mem::take(&mut *log.lock().unwrap());
+        got.sort();
+        let id = posted.id;
+        assert_eq!(
+            got,
+            [
+                ("admin", Sent, id),
+                ("ana-1", Received, id),
+                ("ana-2", Received, id),
+                ("sonia-2", Sent, id)
+            ]
+        );
+
+        // A user cannot address another user; nothing is stored or delivered.
+        let refused = post("luis", "ana").await.unwrap();
+        assert!(matches!(refused, Err(PostError::Forbidden(_))));
+        assert!(log.lock().unwrap().is_empty());
+
+        // Once a socket leaves, it gets nothing more.
+        server.do_send(Disconnect {
+            key: keys["sonia-2"].0,
+        });
+        let posted = post("luis", "sonia").await.unwrap().unwrap();
+        let mut got = std::mem::take(&mut *log.lock().unwrap());
+        got.sort();
+        let id = posted.id;
+        assert_eq!(got, [("admin", Received, id), ("sonia-1", Received, id)]);
+    }
+}

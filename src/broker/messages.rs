@@ -24,7 +24,7 @@ impl SocketKey {
 }
 
 /// Which copy of a message a peer receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeliveryKind {
     /// To the addressee (and, for a user's message, to the admins).
     Received,
