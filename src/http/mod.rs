@@ -129,3 +129,18 @@ pub fn configure_core(cfg: &mut web::ServiceConfig, core: HttpCore) {
     health::configure(cfg);
     metrics::configure(cfg);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_of_one_server_share_one_limiter() {
+        let settings = Arc::new(Settings::defaults());
+        let a = shared_limiter(&settings);
+        let b = shared_limiter(&settings.clone());
+        assert!(Arc::ptr_eq(&a, &b));
+        let other = Arc::new(Settings::defaults());
+        assert!(!Arc::ptr_eq(&a, &shared_limiter(&other)));
+    }
+}
