@@ -31,11 +31,20 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerSettings {
     pub bind: String,
-    /// `own` (a thread of its own) or `worker` (the first HTTP worker's thread).
-    pub broker_thread: String,
+    pub broker_thread: BrokerThread,
     pub allowed_origins: Vec<String>,
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
+}
+
+/// Where the ChatServer and its writer run (see `server::placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerThread {
+    /// A thread of its own.
+    Own,
+    /// The first HTTP worker's thread.
+    Worker,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,9 +174,6 @@ impl Settings {
         }
         if self.engine.outbound_queue == 0 || self.storage.batch_max == 0 {
             return invalid("engine.outbound_queue and storage.batch_max must be positive");
-        }
-        if !matches!(self.server.broker_thread.as_str(), "own" | "worker") {
-            return invalid("server.broker_thread must be \"own\" or \"worker\"");
         }
         if !matches!(self.auth.algorithm.as_str(), "HS256" | "HS384" | "HS512") {
             return invalid("auth.algorithm must be HS256, HS384 or HS512");

@@ -20,7 +20,7 @@ use placement::{BrokerStart, OnFirstWorker, Writer};
 use crate::broker::auth::{TokenService, TokenSetupError};
 use crate::broker::chat_server::ChatMetrics;
 use crate::broker::policy::Policy;
-use crate::config::Settings;
+use crate::config::{BrokerThread, Settings};
 use crate::desk::DeskNamespace;
 use crate::http::{self, HttpState};
 use crate::protocol::engineio::{self, EngineConfig, EngineServer, FrontDoor, RequestRefusal};
@@ -81,7 +81,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
         Writer::Volatile
     };
     let (chat, broker) = BrokerStart::new(policy, writer, chat_metrics.clone());
-    let (on_first_worker, broker_thread) = if settings.server.broker_thread == "worker" {
+    let (on_first_worker, broker_thread) = if settings.server.broker_thread == BrokerThread::Worker
+    {
         (Some(OnFirstWorker::new(broker)), None)
     } else {
         let thread = Arbiter::new();
