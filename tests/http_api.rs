@@ -6,11 +6,9 @@ use http_support::{header, json, start, start_with};
 use mensajero::broker::Role;
 use serde_json::json;
 
-#[actix_rt::test]
-async fn mensajes_con_refusals_are_the_seeds() {
-    let s = start().await;
-    let path = "/api/mensajes?con=ana";
-
+/// The seed's refusals on an admin route: no session, a cookie that is not exactly
+/// `token`, a bad token, and a signed-in non-admin.
+async fn assert_admin_route_refusals(s: &http_support::TestServer, path: &str) {
     let res = s.get(path, None).await;
     assert_eq!(res.status(), 403);
     assert_eq!(json(res).await, json!({"error": "Acceso denegado"}));
@@ -30,6 +28,12 @@ async fn mensajes_con_refusals_are_the_seeds() {
         json(res).await,
         json!({"error": "Acceso solo para administradores"})
     );
+}
+
+#[actix_rt::test]
+async fn mensajes_con_refusals_are_the_seeds() {
+    let s = start().await;
+    assert_admin_route_refusals(&s, "/api/mensajes?con=ana").await;
 
     for missing in ["/api/mensajes", "/api/mensajes?con="] {
         let res = s.get_as(missing, "admin", Role::Admin).await;
@@ -145,18 +149,10 @@ async fn mios_refusals_and_own_messages() {
 async fn usuarios_conversaciones() {
     let s = start().await;
     let path = "/api/usuarios-conversaciones";
-    let res = s.get(path, None).await;
-    assert_eq!(res.status(), 403);
-    assert_eq!(json(res).await, json!({"error": "Acceso denegado"}));
+    assert_admin_route_refusals(&s, path).await;
     let res = s.get(path, Some("token=x.y.z")).await;
     assert_eq!(res.status(), 403);
     assert_eq!(json(res).await, json!({"error": "Token inválido"}));
-    let res = s.get_as(path, "ana", Role::User).await;
-    assert_eq!(res.status(), 403);
-    assert_eq!(
-        json(res).await,
-        json!({"error": "Acceso solo para administradores"})
-    );
 
     s.add_user("admin", Role::Admin, "x").await;
     s.add_user("ana", Role::User, "x").await;
