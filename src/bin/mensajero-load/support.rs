@@ -266,7 +266,11 @@ async fn user_loop(
     let mut seq: u64 = 0;
     let mut ticker = (s.rate > 0).then(|| {
         let per_user = (s.rate as f64 / s.users as f64).max(0.001);
-        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / per_user));
+        let period = Duration::from_secs_f64(1.0 / per_user);
+        // Users start at evenly spread phases of the period: a fixed total rate then
+        // arrives as a steady stream, not as a burst of every user at the same instant.
+        let phase = period.mul_f64(index as f64 / s.users as f64);
+        let mut t = tokio::time::interval_at((Instant::now() + phase).into(), period);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         t
     });

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Addr, AsyncContext, Context, Message as ActixMessage};
+use actix::{Addr, AsyncContext, Context, Message as ActixMessage, SpawnHandle};
 use actix_web::http::header::HeaderMap;
 
 use super::packet::Message;
@@ -142,6 +142,10 @@ impl<C: EngineConnection> SessionHandle<C> {
 }
 
 /// The session, as seen by its connection while one of its callbacks runs.
+/// A callback scheduled by [`SessionCtl::run_later`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timer(SpawnHandle);
+
 pub struct SessionCtl<'a, C: EngineConnection> {
     pub(crate) queue: &'a Arc<OutboundQueue>,
     pub(crate) ctx: &'a mut Context<EngineSession<C>>,
@@ -172,13 +176,20 @@ impl<C: EngineConnection> SessionCtl<'_, C> {
         self.close.get_or_insert(reason);
     }
 
-    /// Calls `f` on the connection after `delay`, unless the session ended first.
-    pub fn run_later<F>(&mut self, delay: Duration, f: F)
+    /// Calls `f` on the connection after `delay`, unless the session ended first or the
+    /// returned timer is cancelled.
+    pub fn run_later<F>(&mut self, delay: Duration, f: F) -> Timer
     where
         F: FnOnce(&mut C, &mut SessionCtl<'_, C>) + 'static,
     {
-        self.ctx.run_later(delay, move |session, ctx| {
+        Timer(self.ctx.run_later(delay, move |session, ctx| {
             session.with_connection(ctx, f);
-        });
+        }))
+    }
+
+    /// Drops a callback of [`run_later`](Self::run_later) that has not run (and the
+    /// memory it holds, which a long-lived session would otherwise keep until it fires).
+    pub fn cancel(&mut self, timer: Timer) {
+        self.ctx.cancel_future(timer.0);
     }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use app::{
     CloseReason, EngineApp, EngineConnection, ProtocolViolation, RequestInfo, SessionCtl,
-    SessionHandle,
+    SessionHandle, Timer,
 };
 pub use error::EngineError;
 pub use front_door::{FrontDoor, bind};

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -75,7 +76,7 @@ pub(crate) enum Pushed {
 
 pub(crate) struct OutboundQueue {
     state: Mutex<QueueState>,
-    /// Wakes the one consumer (`notify_one` keeps a permit, so no wake-up is lost).
+    /// Wakes a polling consumer (`notify_one` keeps a permit, so no wake-up is lost).
     ready: Notify,
     /// Wakes every task that watches for the end (`closed`/`discarded` flags).
     ended: Notify,
@@ -93,6 +94,11 @@ struct QueueState {
     /// Set to release a waiting consumer that has nothing to take (a polling GET that must
     /// end with a NOOP during the upgrade).
     woken: bool,
+    /// The WebSocket writer, once it is the consumer: woken directly, under the lock
+    /// that guards the frames, which costs less than a `Notify` and makes its wait a
+    /// future of no size. The WebSocket is the session's last transport, so once it has
+    /// registered, pushes are for it alone.
+    writer: Option<Waker>,
 }
 
 impl OutboundQueue {
@@ -127,9 +133,10 @@ impl OutboundQueue {
             return Ok(Pushed::Overflowed);
         }
         state.frames.push_back(frame);
+        let writer = state.writer.take();
         drop(state);
         self.metrics.outbound_queued.fetch_add(1, Ordering::Relaxed);
-        self.ready.notify_one();
+        self.wake_one(writer);
         Ok(Pushed::Queued)
     }
 
@@ -141,22 +148,49 @@ impl OutboundQueue {
             return false;
         }
         state.frames.push_back(frame);
+        let writer = state.writer.take();
         drop(state);
         self.metrics.outbound_queued.fetch_add(1, Ordering::Relaxed);
-        self.ready.notify_one();
+        self.wake_one(writer);
         true
     }
 
     /// Refuses further pushes; the consumer still drains what is queued.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_one();
-        self.ended.notify_waiters();
+        let writer = {
+            let mut state = self.lock();
+            state.closed = true;
+            state.writer.take()
+        };
+        self.wake_all(writer);
     }
 
+    /// Releases whichever consumer waits (during an upgrade: the pending polling GET).
     pub(crate) fn wake_consumer(&self) {
-        self.lock().woken = true;
+        let writer = {
+            let mut state = self.lock();
+            state.woken = true;
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
         self.ready.notify_one();
+    }
+
+    fn wake_one(&self, writer: Option<Waker>) {
+        match writer {
+            Some(writer) => writer.wake(),
+            None => self.ready.notify_one(),
+        }
+    }
+
+    fn wake_all(&self, writer: Option<Waker>) {
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+        self.ready.notify_one();
+        self.ended.notify_waiters();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -170,12 +204,12 @@ impl OutboundQueue {
         state.discarded = true;
         let dropped = state.frames.len() as u64;
         state.frames = VecDeque::new();
+        let writer = state.writer.take();
         drop(state);
         self.metrics
             .outbound_queued
             .fetch_sub(dropped, Ordering::Relaxed);
-        self.ready.notify_one();
-        self.ended.notify_waiters();
+        self.wake_all(writer);
     }
 
     /// Resolves once the queue is closed, or with `gracefully` false only once it is
@@ -214,6 +248,23 @@ impl OutboundQueue {
             }
             self.ready.notified().await;
         }
+    }
+
+    /// [`ready`](Self::ready) for the WebSocket writer: registers it as the consumer.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if !state.frames.is_empty() || state.closed || state.woken {
+            state.woken = false;
+            return Poll::Ready(());
+        }
+        if !state
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.writer = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// Takes everything queued now, and says whether the queue has ended, under one lock
@@ -273,6 +324,37 @@ mod tests {
         queue.discard();
         assert_eq!(metrics.outbound_queued(), 0);
         assert!(!queue.push_control(text("2")));
+    }
+
+    #[test]
+    fn the_writer_is_woken_by_pushes_and_by_the_end() {
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Context, Poll};
+
+        struct Wakes(AtomicUsize);
+        impl futures_util::task::ArcWake for Wakes {
+            fn wake_by_ref(this: &Arc<Self>) {
+                this.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = futures_util::task::waker(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let queue = OutboundQueue::new(8, Arc::new(EngineMetrics::default()));
+
+        assert_eq!(queue.poll_ready(&mut cx), Poll::Pending);
+        queue.push(text("4a")).unwrap();
+        queue.push(text("4b")).unwrap();
+        // One wake-up per registration, not per frame.
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
+        let (frames, ended) = queue.take_all();
+        assert_eq!((frames.len(), ended), (2, None));
+        assert_eq!(queue.poll_ready(&mut cx), Poll::Pending);
+        queue.close();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+        assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
+        assert_eq!(queue.take_all().1, Some(Ended::Closed));
     }
 
     #[test]

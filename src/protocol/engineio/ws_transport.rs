@@ -14,15 +14,19 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::Recipient;
 use bytes::Bytes;
-use tokio::io::{AsyncWriteExt, Interest, Ready};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::ReadHalf;
 use tokio::time::Instant;
 
 use super::app::CloseReason;
@@ -66,7 +70,10 @@ enum Mode {
 
 /// What woke the connection.
 enum Wake {
-    Io(io::Result<Ready>),
+    /// The socket was read: bytes decoded into events, its end, or an error.
+    Read(Result<usize, ReadError>),
+    /// A stuck write may go on (or the socket failed).
+    Writable(io::Result<()>),
     Queue,
     /// The session was closed while we were probing, or discarded while we were stuck.
     SessionEnded,
@@ -175,28 +182,49 @@ impl WsConnection {
                 log::debug!("websocket write failed: {error}");
                 break self.transport_gone(mode, CloseReason::TransportClose);
             }
+            let mut events = Vec::new();
             let wake = {
                 let stuck = !self.out.is_empty();
+                let reading = self.reading;
                 let deadline = self.write_deadline.unwrap_or(probe_deadline);
-                // As few futures as will do: together they are most of what an idle
-                // connection costs. A probing socket ends with its session; an active one
-                // notices the end through `ready`, unless it is stuck writing.
-                let interest = match (self.reading, stuck) {
-                    (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
-                    (true, false) => Some(Interest::READABLE),
-                    (false, true) => Some(Interest::WRITABLE),
-                    (false, false) => None,
+                // As few and as small futures as will do: the one this loop waits in is
+                // most of what an idle connection costs. The socket is watched through
+                // its two readiness slots (no waiter nodes), the queue through one
+                // future, and a timer exists only on the loops that need one.
+                let (mut reader, writer) = self.stream.split();
+                let decoder = &mut self.decoder;
+                let events = &mut events;
+                let socket = poll_fn(move |cx| {
+                    if reading
+                        && let Poll::Ready(read) = read_events(&mut reader, decoder, events, cx)
+                    {
+                        return Poll::Ready(Wake::Read(read));
+                    }
+                    if stuck && let Poll::Ready(ready) = writer.as_ref().poll_write_ready(cx) {
+                        return Poll::Ready(Wake::Writable(ready));
+                    }
+                    Poll::Pending
+                });
+                // A probing socket ends with its session; an active one notices the end
+                // by reading, unless it is stuck writing. Otherwise it waits for frames.
+                let queue = &self.queue;
+                let queue_signal = async move {
+                    if mode == Mode::Probing || stuck {
+                        // Rare, and boxed: its waiter node would otherwise be part of
+                        // every idle connection.
+                        Box::pin(queue.ended(mode == Mode::Probing)).await;
+                        Wake::SessionEnded
+                    } else {
+                        poll_fn(|cx| queue.poll_ready(cx)).await;
+                        Wake::Queue
+                    }
                 };
-                let watch_end = mode == Mode::Probing || stuck;
                 tokio::select! {
                     biased;
-                    _ = self.queue.ended(mode == Mode::Probing), if watch_end => Wake::SessionEnded,
-                    ready = self.stream.ready(interest.unwrap_or(Interest::READABLE)),
-                        if interest.is_some() => Wake::Io(ready),
-                    _ = self.queue.ready(), if mode == Mode::Active && !stuck => Wake::Queue,
-                    // In a block, so that no timer is set up on the (usual) loops that do
-                    // not need one.
-                    _ = async { tokio::time::sleep_until(deadline).await },
+                    wake = socket, if reading || stuck => wake,
+                    wake = queue_signal => wake,
+                    // Boxed, and in a block so that it is made only when polled.
+                    _ = async { Box::pin(tokio::time::sleep_until(deadline)).await },
                         if stuck || mode == Mode::Probing => {
                         if stuck && self.write_deadline.is_some_and(|d| d <= Instant::now()) {
                             Wake::WriteStalled
@@ -207,8 +235,8 @@ impl WsConnection {
                 }
             };
             match wake {
-                Wake::Queue => {}
-                Wake::Io(Err(_)) => {
+                Wake::Queue | Wake::Writable(Ok(())) => {}
+                Wake::Writable(Err(_)) => {
                     break self.transport_gone(mode, CloseReason::TransportError);
                 }
                 Wake::SessionEnded => {
@@ -230,14 +258,8 @@ impl WsConnection {
                         break End::Close(ws_frame::CLOSE_NORMAL);
                     }
                 }
-                Wake::Io(Ok(ready)) => {
-                    // Read on anything but plain write readiness: an error or hang-up is
-                    // only learnt (and cleared) by reading.
-                    let writable_only = ready.is_writable() && !ready.is_readable();
-                    if self.reading
-                        && !writable_only
-                        && let Some(end) = self.read(&mut mode).await
-                    {
+                Wake::Read(read) => {
+                    if let Some(end) = self.on_read(read, events, &mut mode).await {
                         break end;
                     }
                 }
@@ -247,22 +269,16 @@ impl WsConnection {
         Box::pin(self.finish(end)).await;
     }
 
-    /// Reads what the socket has and hands every complete message on.
-    async fn read(&mut self, mode: &mut Mode) -> Option<End> {
-        let mut events = Vec::new();
-        let read = SCRATCH.with_borrow_mut(|scratch| match self.stream.try_read(scratch) {
-            Ok(0) => Ok(0),
-            Ok(n) => self
-                .decoder
-                .feed(&scratch[..n], &mut events)
-                .map(|()| n)
-                .map_err(ReadError::Frame),
-            Err(error) => Err(ReadError::Io(error)),
-        });
+    /// Hands on every complete message of a read, or ends the connection with it.
+    async fn on_read(
+        &mut self,
+        read: Result<usize, ReadError>,
+        events: Vec<Event>,
+        mode: &mut Mode,
+    ) -> Option<End> {
         match read {
             Ok(0) => return Some(self.transport_gone(*mode, CloseReason::TransportClose)),
             Ok(_) => {}
-            Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
             Err(ReadError::Io(error)) => {
                 log::debug!("websocket read failed: {error}");
                 return Some(self.transport_gone(*mode, CloseReason::TransportError));
@@ -495,6 +511,35 @@ impl WsConnection {
 enum ReadError {
     Io(io::Error),
     Frame(FrameError),
+}
+
+/// Reads what the socket has into the worker's scratch buffer and decodes it.
+///
+/// Through `poll_read` rather than readiness plus `try_read`: tokio takes a read that did
+/// not fill the buffer as proof the socket is drained, which saves the `recv` that would
+/// only answer `EAGAIN` (one per message otherwise).
+fn read_events(
+    reader: &mut ReadHalf<'_>,
+    decoder: &mut Decoder,
+    events: &mut Vec<Event>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<usize, ReadError>> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut buf = ReadBuf::new(scratch);
+        match Pin::new(reader).poll_read(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(error)) => Poll::Ready(Err(ReadError::Io(error))),
+            Poll::Ready(Ok(())) => {
+                let bytes = buf.filled();
+                Poll::Ready(
+                    decoder
+                        .feed(bytes, events)
+                        .map(|()| bytes.len())
+                        .map_err(ReadError::Frame),
+                )
+            }
+        }
+    })
 }
 
 /// After our close frame: stop sending, and read until the client closes too, so that

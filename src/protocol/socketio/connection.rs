@@ -19,7 +19,7 @@ use super::socket::{AckSender, Socket};
 use super::{Payload, SioShared};
 use crate::protocol::engineio::{
     CloseReason, EngineConnection, Message, ProtocolViolation, RequestInfo, SessionCtl,
-    SessionHandle, WireFrame,
+    SessionHandle, Timer, WireFrame,
 };
 
 /// Attachments of one packet may not add up to more than this.
@@ -103,6 +103,8 @@ pub struct SioConnection {
     session: SessionHandle<SioConnection>,
     request: StoredRequest,
     slots: Vec<Slot>,
+    /// Closes the session if no namespace connects in time; cancelled at the first that does.
+    connect_timer: Option<Timer>,
     /// Boxed: rare, and a `Packet` inline would be paid by every idle session.
     reassembly: Option<Box<Reassembly>>,
 }
@@ -118,6 +120,7 @@ impl SioConnection {
             session,
             request: StoredRequest::new(request),
             slots: Vec::new(),
+            connect_timer: None,
             reassembly: None,
         }
     }
@@ -197,7 +200,12 @@ impl SioConnection {
                 text.push_str(&json!({ "sid": socket.id() }).to_string());
                 let _ = ctl.send(WireFrame::Text(text.into()));
                 socket.mark_connected();
+                // Most sessions join one namespace for their whole life: no spare slots.
+                self.slots.reserve_exact(1);
                 self.slots.push(Slot { socket, handler });
+                if let Some(timer) = self.connect_timer.take() {
+                    ctl.cancel(timer);
+                }
             }
             Err(refusal) => {
                 socket.mark_closed();
@@ -282,12 +290,13 @@ impl EngineConnection for SioConnection {
     type Command = SioCommand;
 
     fn on_open(&mut self, ctl: &mut SessionCtl<'_, Self>) {
-        ctl.run_later(self.shared.connect_timeout, |conn, ctl| {
+        self.connect_timer = Some(ctl.run_later(self.shared.connect_timeout, |conn, ctl| {
+            conn.connect_timer = None;
             if conn.slots.is_empty() {
                 log::debug!("socket.io: no CONNECT within the connect timeout");
                 ctl.close(CloseReason::ServerClose);
             }
-        });
+        }));
     }
 
     fn on_message(
