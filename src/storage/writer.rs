@@ -99,6 +99,7 @@ struct Ticket {
 struct InFlight {
     rows: Arc<Vec<MessageRow>>,
     tickets: Vec<Ticket>,
+    sent_at: Instant,
 }
 
 pub struct MessageWriter {
@@ -114,6 +115,8 @@ pub struct MessageWriter {
     backoff: Duration,
     retry_scheduled: bool,
     wait_timer_armed: bool,
+    /// A dispatch is due once this thread has run everything that is ready now.
+    yield_armed: bool,
     /// The next this-many messages go one per batch, to find the one being refused.
     isolate: usize,
     stopping: bool,
@@ -139,6 +142,7 @@ impl MessageWriter {
             in_flight: None,
             retry_scheduled: false,
             wait_timer_armed: false,
+            yield_armed: false,
             isolate: 0,
             stopping: false,
             abandoned: false,
@@ -159,6 +163,25 @@ impl MessageWriter {
         self.gauges
             .spooled
             .store(self.spooled() as u64, Ordering::Relaxed);
+    }
+
+    /// A message was accepted. With the database idle, the first message of a burst would
+    /// leave alone and the rest of the burst (already read, on its way through this
+    /// thread) would wait for it: the batch leaves once the thread has run everything
+    /// that is ready now, which takes the whole burst for no more wait than that.
+    fn on_accepted(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight.is_some() || self.yield_armed {
+            return;
+        }
+        self.yield_armed = true;
+        ctx.spawn(
+            tokio::task::yield_now()
+                .into_actor(self)
+                .map(|(), writer, ctx| {
+                    writer.yield_armed = false;
+                    writer.dispatch(ctx);
+                }),
+        );
     }
 
     /// Send the next batch, unless one is in flight, a retry is pending, or the oldest
@@ -197,6 +220,7 @@ impl MessageWriter {
         self.in_flight = Some(InFlight {
             rows: Arc::clone(&rows),
             tickets,
+            sent_at: Instant::now(),
         });
         let request = self.executor.send(StoreBatch { rows, recheck });
         ctx.spawn(request.into_actor(self).map(|outcome, writer, ctx| {
@@ -206,9 +230,19 @@ impl MessageWriter {
     }
 
     fn on_batch_done(&mut self, outcome: Result<Vec<i64>, DbError>, ctx: &mut Context<Self>) {
-        let Some(InFlight { rows, tickets }) = self.in_flight.take() else {
+        let Some(InFlight {
+            rows,
+            tickets,
+            sent_at,
+        }) = self.in_flight.take()
+        else {
             return;
         };
+        log::trace!(
+            "storage: batch of {} answered after {:?}",
+            rows.len(),
+            sent_at.elapsed()
+        );
         let rows = Arc::try_unwrap(rows).unwrap_or_else(|shared| (*shared).clone());
         if self.abandoned && outcome.is_err() {
             self.refuse(tickets, StoreError::Unavailable);
@@ -370,7 +404,7 @@ impl Handler<Persist> for MessageWriter {
                 refusals: 0,
             },
         ));
-        self.dispatch(ctx);
+        self.on_accepted(ctx);
         self.update_spooled();
         // A dropped reply means the writer itself went away with the message.
         Box::pin(async move { answer.await.unwrap_or(Err(StoreError::Unavailable)) })

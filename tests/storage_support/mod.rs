@@ -180,8 +180,8 @@ impl Drop for TestDb {
 pub struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
-    lose_commit: Arc<AtomicBool>,
-    commits_lost: Arc<AtomicUsize>,
+    lose_reply: Arc<Mutex<Option<Vec<u8>>>>,
+    replies_lost: Arc<AtomicUsize>,
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -190,10 +190,10 @@ impl Proxy {
     pub fn start(upstream: SocketAddr) -> Proxy {
         let cut = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let lose_commit = Arc::new(AtomicBool::new(false));
-        let commits_lost = Arc::new(AtomicUsize::new(0));
+        let lose_reply: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let replies_lost = Arc::new(AtomicUsize::new(0));
         let (cut2, open2) = (Arc::clone(&cut), Arc::clone(&open));
-        let (lose2, lost2) = (Arc::clone(&lose_commit), Arc::clone(&commits_lost));
+        let (lose2, lost2) = (Arc::clone(&lose_reply), Arc::clone(&replies_lost));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -232,21 +232,23 @@ impl Proxy {
         Proxy {
             addr,
             cut,
-            lose_commit,
-            commits_lost,
+            lose_reply,
+            replies_lost,
             open,
             stop: Some(stop),
         }
     }
 
-    /// The next COMMIT the client sends reaches the server, but its reply is thrown away
-    /// and that connection closed: the client cannot know whether it committed.
-    pub fn lose_next_commit_reply(&self) {
-        self.lose_commit.store(true, Ordering::SeqCst);
+    /// The next request the client sends that carries `marker` (a bound value of the
+    /// statement that commits: batches are autocommitted INSERTs) reaches the server, but
+    /// its reply is thrown away and that connection closed: the client cannot know
+    /// whether it committed.
+    pub fn lose_reply_to_next(&self, marker: &str) {
+        *self.lose_reply.lock().unwrap() = Some(marker.as_bytes().to_vec());
     }
 
-    pub fn commit_replies_lost(&self) -> usize {
-        self.commits_lost.load(Ordering::SeqCst)
+    pub fn replies_lost(&self) -> usize {
+        self.replies_lost.load(Ordering::SeqCst)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -273,13 +275,14 @@ impl Drop for Proxy {
     }
 }
 
-/// Copy both ways; see [`Proxy::lose_next_commit_reply`]. The protocols are strictly
-/// request/reply here, so once a COMMIT has gone up, the next bytes down answer it.
+/// Copy both ways; see [`Proxy::lose_reply_to_next`]. The protocols are strictly
+/// request/reply here, so once the marked request has gone up, the next bytes down
+/// answer it.
 async fn relay(
     client: tokio::net::TcpStream,
     server: tokio::net::TcpStream,
-    lose_commit: Arc<AtomicBool>,
-    commits_lost: Arc<AtomicUsize>,
+    lose_reply: Arc<Mutex<Option<Vec<u8>>>>,
+    replies_lost: Arc<AtomicUsize>,
 ) {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
@@ -293,10 +296,15 @@ async fn relay(
                 Ok(n) => n,
             };
             let chunk = &buf[..n];
-            if chunk.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"))
-                && lose_commit.swap(false, Ordering::SeqCst)
             {
-                swallow_up.store(true, Ordering::SeqCst);
+                let mut marker = lose_reply.lock().unwrap();
+                if marker
+                    .as_ref()
+                    .is_some_and(|m| chunk.windows(m.len()).any(|w| w == m.as_slice()))
+                {
+                    *marker = None;
+                    swallow_up.store(true, Ordering::SeqCst);
+                }
             }
             if server_tx.write_all(chunk).await.is_err() {
                 return;
@@ -311,7 +319,7 @@ async fn relay(
                 Ok(n) => n,
             };
             if swallow.load(Ordering::SeqCst) {
-                commits_lost.fetch_add(1, Ordering::SeqCst);
+                replies_lost.fetch_add(1, Ordering::SeqCst);
                 return;
             }
             if client_tx.write_all(&buf[..n]).await.is_err() {
