@@ -2,9 +2,10 @@
 //!
 //! It owns group commit, the spool and retries:
 //! - **Group commit.** At most one batch is in flight. Messages accepted meanwhile queue
-//!   up and leave together, up to `batch_max`, as one transaction with one multi-row
-//!   INSERT, as soon as the previous batch is answered. With nothing in flight a message
-//!   leaves at once (or after `batch_wait_us`, when that is set).
+//!   up and leave together, up to `batch_max`, as one multi-row INSERT (one statement,
+//!   one commit), as soon as the previous batch is answered. With nothing in flight a
+//!   message leaves once the thread has run what is ready now, so that a burst already
+//!   on its way leaves with it (or after `batch_wait_us`, when that is set).
 //! - **Acks after commit, in acceptance order.** A `Persist` is answered only once its row
 //!   is committed; batches are serial and answered front to back.
 //! - **The spool.** Accepted messages wait in memory (bounded by `spool_max`, in flight
