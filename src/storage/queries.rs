@@ -218,6 +218,11 @@ fn ids_by_key(rows: &[MessageRow], pairs: Vec<(Option<String>, i64)>) -> QueryRe
         .into_iter()
         .filter_map(|(k, id)| k.map(|k| (k, id)))
         .collect();
+    ids_in_row_order(rows, &by_key)
+}
+
+/// `rows`' ids, in their order, from a map by key; a row missing from it is an error.
+fn ids_in_row_order(rows: &[MessageRow], by_key: &HashMap<String, i64>) -> QueryResult<Vec<i64>> {
     rows.iter()
         .map(|r| {
             by_key
@@ -263,14 +268,7 @@ fn ids_of_last_insert(
     rows: &[MessageRow],
 ) -> QueryResult<Vec<i64>> {
     let found = stored_keys!(c, rows);
-    rows.iter()
-        .map(|r| {
-            found
-                .get(&r.clave)
-                .copied()
-                .ok_or(diesel::result::Error::NotFound)
-        })
-        .collect()
+    ids_in_row_order(rows, &found)
 }
 
 /// Messages from or to `user`: the newest `page.limit` (older than `before_id` if given),
