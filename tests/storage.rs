@@ -478,8 +478,9 @@ async fn adopts_seed_database(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
-/// A COMMIT that reached the server but whose reply was lost: the retry must find the
-/// rows already there and ack them under their ids, not insert them again.
+/// A committing statement (the batch's autocommitted INSERT) that reached the server but
+/// whose reply was lost: the retry must find the rows already there and ack them under
+/// their ids, not insert them again.
 async fn lost_commit_reply(kind: Kind) {
     let db = TestDb::create(kind);
     let proxy = Proxy::start(db.server_addr());
