@@ -42,7 +42,7 @@ server_pid=
 start_mensajero() { # $1 = persist true|false
   local url=$MENSAJERO_DB
   [ "$1" = false ] && url=$tmp/volatile.db
-  mariadb -h127.0.0.1 -uroot mensajero_bench -e 'DELETE FROM mensajes'
+  mariadb -h127.0.0.1 -uroot mensajero_bench -e 'TRUNCATE TABLE mensajes'
   # shellcheck disable=SC2086 # MENSAJERO_ENV is a list of assignments
   env ${MENSAJERO_ENV:-} RUST_LOG=warn JWT_SECRET=$SECRET DATABASE_URL=$url MENSAJERO_STORAGE__PERSIST=$1 \
     "$bin" serve --bind 127.0.0.1:$PORT >"$tmp/mensajero.log" 2>&1 &
@@ -50,7 +50,7 @@ start_mensajero() { # $1 = persist true|false
   wait_port
 }
 start_node() { # $1 = persist 1|0
-  mariadb -h127.0.0.1 -uroot seed_node -e 'DELETE FROM mensajes'
+  mariadb -h127.0.0.1 -uroot seed_node -e 'TRUNCATE TABLE mensajes'
   (cd "$seed" && JWT_SECRET=$SECRET PORT=$PORT PERSIST=$1 DB_NAME=seed_node exec node server.js >"$tmp/node.log" 2>&1) &
   server_pid=$!
   wait_port

@@ -84,7 +84,6 @@ pub struct StorageSettings {
     pub persist: bool,
     pub database_url: String,
     pub pool_size: u32,
-    pub executors: usize,
     pub batch_max: usize,
     pub batch_wait_us: u64,
     pub spool_max: usize,

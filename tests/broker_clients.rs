@@ -113,7 +113,7 @@ fn bad_input_is_refused_and_the_server_keeps_serving() {
 
 #[test]
 fn a_burst_during_the_upgrade_arrives_complete_and_in_order() {
-    let broker = Broker::start();
+    let broker = Broker::start_with(burst_options(Vec::new()));
     let summary = node_scenario("burst.mjs", &env_for(&broker, "default"));
     assert_eq!(summary["transportAtStart"], "polling");
     assert_eq!(summary["transportAtEnd"], "websocket");
@@ -154,17 +154,28 @@ fn python_socketio_on_polling_websocket_and_defaults() {
 #[test]
 fn the_broker_on_a_thread_of_its_own_behind_two_workers_routes_the_same() {
     // The default places the broker on the only HTTP worker; this is the other placement.
-    let broker = Broker::start_with(BrokerOptions {
-        env: vec![
-            ("MENSAJERO_SERVER__BROKER_THREAD".into(), "own".into()),
-            ("MENSAJERO_SERVER__WORKERS".into(), "2".into()),
-        ],
-        ..Default::default()
-    });
+    let broker = Broker::start_with(burst_options(vec![
+        ("MENSAJERO_SERVER__BROKER_THREAD".into(), "own".into()),
+        ("MENSAJERO_SERVER__WORKERS".into(), "2".into()),
+    ]));
     let summary = node_scenario("routing.mjs", &env_for(&broker, "default"));
     assert_acks_stored(&broker, summary["acks"].as_array().unwrap());
     let burst = node_scenario("burst.mjs", &env_for(&broker, "default"));
     let mut acks = summary["acks"].as_array().unwrap().clone();
     acks.extend(burst["acks"].as_array().unwrap().iter().cloned());
     assert_acks_stored(&broker, &acks);
+}
+
+/// The burst scenario sends 400 messages without waiting for acks; on a loaded machine
+/// more than the default 256 can be unanswered at once, and the per-socket limit (tested
+/// in broker_wire.rs) would refuse some. These tests are about order across the upgrade.
+fn burst_options(mut env: Vec<(String, String)>) -> BrokerOptions {
+    env.push((
+        "MENSAJERO_CHAT__MAX_IN_FLIGHT_PER_SOCKET".into(),
+        "1000".into(),
+    ));
+    BrokerOptions {
+        env,
+        ..Default::default()
+    }
 }

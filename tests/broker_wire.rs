@@ -188,3 +188,52 @@ async fn the_ack_names_the_stored_row() {
     assert_eq!(no_payload["ok"], false);
     assert_eq!(support::sqlite_rows(&broker.database_url).len(), 1);
 }
+
+#[tokio::test]
+async fn messages_beyond_the_in_flight_limit_are_refused_until_acks_return() {
+    let broker = Broker::start_with(support::BrokerOptions {
+        env: vec![(
+            "MENSAJERO_CHAT__MAX_IN_FLIGHT_PER_SOCKET".into(),
+            "2".into(),
+        )],
+        ..Default::default()
+    });
+    let ana = cookie("ana", Role::User);
+    let mut client = wire::open(&broker.addr, &[("cookie", &ana)]).await.unwrap();
+    assert!(client.connect().await.starts_with("40{"));
+    let messages: Vec<_> = (1..=5)
+        .map(|i| json!({"para": "admin", "mensaje": format!("r{i}")}))
+        .collect();
+    client
+        .emit_all_at_once(1, "mensaje_privado", &messages)
+        .await;
+    let mut acks = std::collections::BTreeMap::new();
+    while acks.len() < 5 {
+        let (id, ack) = client.next_ack().await.expect("ack");
+        acks.insert(id, ack);
+    }
+    for id in 1..=2 {
+        assert_eq!(acks[&id]["ok"], true, "ack {id}: {}", acks[&id]);
+    }
+    for id in 3..=5 {
+        assert_eq!(acks[&id]["ok"], false, "ack {id}: {}", acks[&id]);
+        assert_eq!(
+            acks[&id]["error"],
+            "Demasiados mensajes pendientes; espera las confirmaciones"
+        );
+    }
+    // Only the two accepted are stored; with their acks back, the socket may send again.
+    let stored: Vec<_> = support::sqlite_rows(&broker.database_url)
+        .into_iter()
+        .map(|row| row["mensaje"].clone())
+        .collect();
+    assert_eq!(stored, [json!("r1"), json!("r2")]);
+    let again = client
+        .call(
+            6,
+            "mensaje_privado",
+            json!({"para": "admin", "mensaje": "r6"}),
+        )
+        .await;
+    assert_eq!(again["ok"], true);
+}

@@ -3,23 +3,34 @@
 //! Rooms are kept as the seed named them: `user:{user}` holds every socket (tab) of a user,
 //! `admins` every admin socket. A message is first stored, then fanned out, then acked, so
 //! nothing is delivered that a reload would not show, and an ack means the row exists.
-//! Fan-outs happen in acceptance order. The writer answers in that order, but actix polls
-//! the futures of an actor's context in no particular order, so the server numbers each
+//! Fan-outs happen in acceptance order. The writer answers in that order, but the answers
+//! are collected as they are woken, in no particular order, so the server numbers each
 //! accepted `Post` and releases stored messages strictly by that number.
+//!
+//! The store's answers wait in one `FuturesUnordered`, polled by one future in the
+//! actor's context: an answer costs a poll of itself only. (A future per post in the
+//! context would be polled again at every wake-up of the actor, as actix polls all of
+//! them: thousands per wake-up under load.)
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{self, Poll};
 
 use actix::prelude::*;
 use chrono::{DateTime, SubsecRound, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::oneshot;
 
 use super::identity::Identity;
 use super::messages::{
-    Connect, DeliveryKind, Disconnect, Peer, Post, PostError, Posted, SocketKey,
+    Connect, DeliveryKind, Disconnect, Peer, Post, PostError, PostReply, Posted, SocketKey,
 };
 use super::policy::Policy;
-use crate::storage::{NewMessage, Persist, StoredMessage};
+use crate::storage::{NewMessage, Store, StoreError, StoredMessage};
 
 /// Mailbox size of the server: `Post`s beyond it wait in their senders (bounded by the
 /// per-socket in-flight limit) instead of piling up here.
@@ -42,6 +53,38 @@ struct Release {
     message: StoredMessage,
 }
 
+/// An accepted post whose store answer has not come back yet.
+struct Accepted {
+    number: u64,
+    from: SocketKey,
+    sender: Identity,
+    reply: PostReply,
+}
+
+/// The store's answer to one accepted post.
+struct StoreAnswer {
+    post: Option<Accepted>,
+    answer: oneshot::Receiver<Result<StoredMessage, StoreError>>,
+}
+
+impl Future for StoreAnswer {
+    type Output = (Accepted, Result<StoredMessage, StoreError>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let outcome = match Pin::new(&mut this.answer).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            // The writer went away with the message.
+            Poll::Ready(answer) => answer.unwrap_or(Err(StoreError::Unavailable)),
+        };
+        let post = this
+            .post
+            .take()
+            .expect("a store answer is polled once it is ready");
+        Poll::Ready((post, outcome))
+    }
+}
+
 struct Member<P> {
     identity: Identity,
     peer: P,
@@ -54,8 +97,10 @@ pub struct ChatServer<P: Peer> {
     /// The `admins` room.
     admins: Vec<SocketKey>,
     policy: Policy,
-    store: Recipient<Persist>,
+    store: Recipient<Store>,
     metrics: Arc<ChatMetrics>,
+    /// Accepted posts waiting for the store; bounded by the messages in flight.
+    awaiting_store: FuturesUnordered<StoreAnswer>,
     /// Number of the next accepted `Post`, and of the next one to fan out.
     next_accepted: u64,
     next_release: u64,
@@ -67,7 +112,7 @@ pub struct ChatServer<P: Peer> {
 }
 
 impl<P: Peer> ChatServer<P> {
-    pub fn new(policy: Policy, store: Recipient<Persist>, metrics: Arc<ChatMetrics>) -> Self {
+    pub fn new(policy: Policy, store: Recipient<Store>, metrics: Arc<ChatMetrics>) -> Self {
         ChatServer {
             members: HashMap::new(),
             user_rooms: HashMap::new(),
@@ -75,10 +120,46 @@ impl<P: Peer> ChatServer<P> {
             policy,
             store,
             metrics,
+            awaiting_store: FuturesUnordered::new(),
             next_accepted: 0,
             next_release: 0,
             awaiting_release: BTreeMap::new(),
             scratch: (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// The store answered an accepted post: ack or refuse it, and fan out what is due.
+    fn on_store_answer(&mut self, post: Accepted, outcome: Result<StoredMessage, StoreError>) {
+        let Accepted {
+            number,
+            from,
+            sender,
+            reply,
+        } = post;
+        match outcome {
+            Ok(message) => {
+                self.metrics
+                    .messages_accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                let posted = Posted {
+                    id: message.id,
+                    fecha: message.fecha,
+                };
+                let release = Release {
+                    from,
+                    sender,
+                    message,
+                };
+                self.settle(number, Some(release));
+                reply(Ok(posted));
+            }
+            Err(store_error) => {
+                self.metrics
+                    .messages_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                self.settle(number, None);
+                reply(Err(PostError::from(store_error)));
+            }
         }
     }
 
@@ -184,6 +265,28 @@ impl<P: Peer> Actor for ChatServer<P> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        ctx.spawn(CollectStoreAnswers);
+    }
+}
+
+/// The one future in the server's context that takes the store's answers as they come.
+/// It never finishes. It is polled after every batch of mailbox messages, so an answer
+/// added by a handler is polled (and registers its waker) right after it was added.
+struct CollectStoreAnswers;
+
+impl<P: Peer> ActorFuture<ChatServer<P>> for CollectStoreAnswers {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        server: &mut ChatServer<P>,
+        _: &mut Context<ChatServer<P>>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        while let Poll::Ready(Some((post, outcome))) = server.awaiting_store.poll_next_unpin(cx) {
+            server.on_store_answer(post, outcome);
+        }
+        Poll::Pending
     }
 }
 
@@ -218,59 +321,53 @@ impl<P: Peer> Handler<Disconnect> for ChatServer<P> {
 }
 
 impl<P: Peer> Handler<Post> for ChatServer<P> {
-    type Result = ResponseActFuture<Self, Result<Posted, PostError>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Post, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Post, _: &mut Self::Context) {
         let Post {
             from,
             identity,
             request,
+            reply,
         } = msg;
         if let Err(refusal) = self.policy.may_address(&identity, &request.para) {
             self.metrics
                 .messages_refused
                 .fetch_add(1, Ordering::Relaxed);
-            return Box::pin(fut::ready(Err(refusal.into())));
+            reply(Err(refusal.into()));
+            return;
         }
-        let new = NewMessage {
+        let (stored, answer) = oneshot::channel();
+        let message = NewMessage {
             de_usuario: identity.user.to_string(),
             para_usuario: request.para,
             mensaje: request.mensaje,
             fecha: now_millis(),
         };
+        // The writer's mailbox is larger than ours, and it runs beside us: it is full only
+        // if the writer itself is stuck, and then the sender hears that we are busy.
+        if let Err(full) = self.store.try_send(Store {
+            message,
+            reply: stored,
+        }) {
+            log::warn!("broker: the writer's mailbox is full ({full}); message refused");
+            self.metrics
+                .messages_refused
+                .fetch_add(1, Ordering::Relaxed);
+            reply(Err(PostError::Busy));
+            return;
+        }
         let number = self.next_accepted;
         self.next_accepted += 1;
-        let stored = self.store.send(Persist(new));
-        Box::pin(stored.into_actor(self).map(move |outcome, act, _| {
-            let outcome = match outcome {
-                Ok(Ok(message)) => Ok(message),
-                Ok(Err(store_error)) => Err(PostError::from(store_error)),
-                Err(_) => Err(PostError::Busy),
-            };
-            match outcome {
-                Ok(message) => {
-                    act.metrics
-                        .messages_accepted
-                        .fetch_add(1, Ordering::Relaxed);
-                    let posted = Posted {
-                        id: message.id,
-                        fecha: message.fecha,
-                    };
-                    let release = Release {
-                        from,
-                        sender: identity,
-                        message,
-                    };
-                    act.settle(number, Some(release));
-                    Ok(posted)
-                }
-                Err(refusal) => {
-                    act.metrics.messages_refused.fetch_add(1, Ordering::Relaxed);
-                    act.settle(number, None);
-                    Err(refusal)
-                }
-            }
-        }))
+        self.awaiting_store.push(StoreAnswer {
+            post: Some(Accepted {
+                number,
+                from,
+                sender: identity,
+                reply,
+            }),
+            answer,
+        });
     }
 }
 
@@ -281,7 +378,6 @@ mod tests {
     use super::*;
     use crate::broker::validation::PostRequest;
     use crate::broker::{Peer, PeerGone, Role};
-    use crate::storage::StoreError;
 
     type Log = Arc<Mutex<Vec<(&'static str, DeliveryKind, i64)>>>;
 
@@ -310,17 +406,17 @@ mod tests {
         type Context = Context<Self>;
     }
 
-    impl Handler<Persist> for Numbering {
-        type Result = Result<StoredMessage, StoreError>;
-        fn handle(&mut self, Persist(m): Persist, _: &mut Context<Self>) -> Self::Result {
+    impl Handler<Store> for Numbering {
+        type Result = ();
+        fn handle(&mut self, Store { message: m, reply }: Store, _: &mut Context<Self>) {
             self.0 += 1;
-            Ok(StoredMessage {
+            let _ = reply.send(Ok(StoredMessage {
                 id: self.0,
                 de_usuario: m.de_usuario,
                 para_usuario: m.para_usuario,
                 mensaje: m.mensaje,
                 fecha: m.fecha,
-            })
+            }));
         }
     }
 
@@ -367,11 +463,16 @@ mod tests {
                 para: para.into(),
                 mensaje: "hola".into(),
             };
-            server.send(Post {
+            let (answer_to, answer) = oneshot::channel();
+            server.do_send(Post {
                 from: key,
                 identity,
                 request,
-            })
+                reply: Box::new(move |outcome| {
+                    let _ = answer_to.send(outcome);
+                }),
+            });
+            answer
         };
 
         // ana writes to the desk: every admin socket once (the one named admin too), her

@@ -65,14 +65,21 @@ pub struct Disconnect {
     pub key: SocketKey,
 }
 
-/// A socket sends a private message. Answered after the message is stored and fanned out.
+/// A socket sends a private message. `reply` is called after the message is stored and
+/// fanned out, or at once when it is refused. (A reply of its own, not an actix response:
+/// the broker holds thousands of posts in flight without a future, or a task, for each.)
 #[derive(Message)]
-#[rtype(result = "Result<Posted, PostError>")]
+#[rtype(result = "()")]
 pub struct Post {
     pub from: SocketKey,
     pub identity: Identity,
     pub request: PostRequest,
+    pub reply: PostReply,
 }
+
+/// Where the answer to a [`Post`] goes: called once, on the broker's thread. The protocol
+/// side writes the client's ack from it; the broker never learns what an ack looks like.
+pub type PostReply = Box<dyn FnOnce(Result<Posted, PostError>) + Send>;
 
 /// What the sender's ack carries: where the message was stored.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,12 +1,11 @@
 //! The desk's Socket.IO namespace: authentication at CONNECT, one handler per socket.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use actix::dev::SendError;
 use actix_web::http::header;
 
 use super::DeskChatServer;
@@ -104,7 +103,7 @@ impl Namespace for DeskNamespace {
             socket,
             chat: self.chat.clone(),
             limits: self.limits.clone(),
-            in_flight: Rc::new(Cell::new(0)),
+            in_flight: Arc::default(),
             unanswered: self.unanswered.clone(),
         }))
     }
@@ -118,7 +117,7 @@ struct DeskSocket {
     chat: Addr<DeskChatServer>,
     limits: Arc<ChatSettings>,
     /// Messages sent and not yet answered; bounded by `chat.max_in_flight_per_socket`.
-    in_flight: Rc<Cell<usize>>,
+    in_flight: Arc<AtomicUsize>,
     unanswered: Unanswered,
 }
 
@@ -128,27 +127,28 @@ impl DeskSocket {
             Ok(request) => request,
             Err(invalid) => return self.answer(ack, Err(invalid.into())),
         };
-        if self.in_flight.get() >= self.limits.max_in_flight_per_socket {
+        if self.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight_per_socket {
             return self.answer(ack, Err(PostError::TooManyInFlight));
         }
-        self.in_flight.set(self.in_flight.get() + 1);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.unanswered.0.fetch_add(1, Ordering::AcqRel);
+        let (socket, user) = (self.socket.clone(), self.identity.user.clone());
+        let (in_flight, unanswered) = (self.in_flight.clone(), self.unanswered.clone());
         let post = Post {
             from: self.key,
             identity: self.identity.clone(),
             request,
+            reply: Box::new(move |outcome| {
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+                reply(&socket, &user, ack, outcome);
+                unanswered.0.fetch_sub(1, Ordering::AcqRel);
+            }),
         };
-        let chat = self.chat.clone();
-        let in_flight = self.in_flight.clone();
-        let socket = self.socket.clone();
-        let user = self.identity.user.clone();
-        let unanswered = self.unanswered.clone();
-        unanswered.0.fetch_add(1, Ordering::AcqRel);
-        actix::spawn(async move {
-            let outcome = chat.send(post).await.unwrap_or(Err(PostError::Busy));
-            in_flight.set(in_flight.get() - 1);
-            reply(&socket, &user, ack, outcome);
-            unanswered.0.fetch_sub(1, Ordering::AcqRel);
-        });
+        // The server's mailbox is bounded: when it is full the broker is behind, and the
+        // sender hears so at once rather than waiting in a queue of our own.
+        if let Err(SendError::Full(post) | SendError::Closed(post)) = self.chat.try_send(post) {
+            (post.reply)(Err(PostError::Busy));
+        }
     }
 
     fn answer(&self, ack: Option<AckSender>, outcome: Result<crate::broker::Posted, PostError>) {

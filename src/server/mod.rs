@@ -73,7 +73,7 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     let chat_metrics = Arc::new(ChatMetrics::default());
     let policy = Policy::new(settings.chat.desk_name.clone(), admins);
     let writer = if settings.storage.persist {
-        Writer::Storage(storage.writer(), Box::new(writer_launch))
+        Writer::Storage(storage.writer().recipient(), Box::new(writer_launch))
     } else {
         log::warn!("storage.persist = false: messages are NOT stored, acks are not durable");
         // The unused storage writer still answers `flush_and_stop` at shutdown.

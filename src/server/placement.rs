@@ -18,12 +18,12 @@ use crate::broker::chat_server::{ChatMetrics, MAILBOX_CAPACITY};
 use crate::broker::policy::Policy;
 use crate::desk::DeskChatServer;
 use crate::storage::volatile::VolatileWriter;
-use crate::storage::{Persist, WriterLaunch};
+use crate::storage::{Store, WriterLaunch};
 
 /// The writer the broker persists through.
 pub enum Writer {
     /// Storage's writer, to be run beside the broker.
-    Storage(Recipient<Persist>, Box<WriterLaunch>),
+    Storage(Recipient<Store>, Box<WriterLaunch>),
     /// Persistence off: a volatile writer starts beside the broker.
     Volatile,
 }

@@ -1,9 +1,16 @@
-//! The database executors: a SyncArbiter pool of [`DbExecutor`] actors, each running one
-//! blocking Diesel call at a time on a connection from the shared r2d2 pool.
+//! The database executors: actors that run one blocking Diesel call at a time on a
+//! connection from the shared r2d2 pool. This is the only place that blocks on the
+//! database.
 //!
-//! This is the only place that blocks on the database. Its mailbox is unbounded (actix's
-//! SyncArbiter has no capacity), so callers bound what they hand it: the writer keeps one
-//! batch in flight, and reads pass a semaphore in [`super::Storage`].
+//! - [`DbExecutor`]: the readers (history, users, `/readyz`), a SyncArbiter pool whose
+//!   threads share one queue, so a read goes to whichever thread is free. That queue is
+//!   unbounded (actix's SyncArbiter has no capacity): reads pass a semaphore in
+//!   [`super::Storage`] first.
+//! - [`BatchExecutor`]: the writer's, one actor on an arbiter (thread) of its own. A
+//!   SyncArbiter forwards every message through the System arbiter's thread, which would
+//!   cost each batch one more thread wake-up than the call needs; here the writer's
+//!   `StoreBatch` lands in this actor's mailbox directly. The writer keeps one batch in
+//!   flight, so that mailbox never holds more than one.
 
 use std::sync::Arc;
 
@@ -62,6 +69,23 @@ impl Actor for DbExecutor {
     type Context = SyncContext<Self>;
 }
 
+/// The writer's executor: a [`DbExecutor`] on an arbiter of its own.
+pub struct BatchExecutor(DbExecutor);
+
+impl BatchExecutor {
+    /// Start it on a new arbiter (thread); it lives until the System stops.
+    pub fn start_own_thread(pool: DbPool, mysql_ids: MysqlIds) -> Addr<BatchExecutor> {
+        let thread = Arbiter::new();
+        BatchExecutor::start_in_arbiter(&thread.handle(), move |_| {
+            BatchExecutor(DbExecutor::new(pool, mysql_ids))
+        })
+    }
+}
+
+impl Actor for BatchExecutor {
+    type Context = Context<Self>;
+}
+
 /// Why a database call did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
@@ -83,14 +107,15 @@ pub struct StoreBatch {
     pub recheck: bool,
 }
 
-impl Handler<StoreBatch> for DbExecutor {
+impl Handler<StoreBatch> for BatchExecutor {
     type Result = Result<Vec<i64>, DbError>;
 
-    fn handle(&mut self, msg: StoreBatch, _: &mut SyncContext<Self>) -> Self::Result {
-        let mysql_ids = self.mysql_ids;
+    fn handle(&mut self, msg: StoreBatch, _: &mut Context<Self>) -> Self::Result {
+        let executor = &mut self.0;
+        let mysql_ids = executor.mysql_ids;
         let started = std::time::Instant::now();
         let outcome =
-            self.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
+            executor.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
         log::trace!(
             "storage: batch of {} in {:?}",
             msg.rows.len(),

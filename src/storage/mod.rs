@@ -1,9 +1,9 @@
 //! Storage: messages and users in SQLite, PostgreSQL or MySQL/MariaDB through Diesel.
 //!
-//! Writes go through the message writer (group commit, bounded spool, retries) onto a
-//! SyncArbiter pool of database executors; reads go to a second pool of the same
-//! executors, so that neither waits behind the other. Both share one r2d2 pool. The rest
-//! of the program sees only the types defined here.
+//! Writes go through the message writer (group commit, bounded spool, retries) onto an
+//! executor thread of their own; reads go to a SyncArbiter pool of executors, so that
+//! neither waits behind the other. Both share one r2d2 pool. The rest of the program sees
+//! only the types defined here.
 //!
 //! One file per concern:
 //! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and
@@ -11,8 +11,8 @@
 //! - `migrations`: the embedded per-backend Diesel migrations;
 //! - `schema`, `models`: the tables and their row types;
 //! - `queries`: every statement, written once for the three backends;
-//! - `executor`: the `DbExecutor` actors (the only code that blocks on the database) and
-//!   their messages;
+//! - `executor`: the `DbExecutor` (reads) and `BatchExecutor` (writes) actors, the only
+//!   code that blocks on the database, and their messages;
 //! - `writer`: the `MessageWriter` actor: group commit, acks after commit in acceptance
 //!   order, the spool, retries with backoff, exactly-once across ambiguous failures.
 //!
@@ -53,12 +53,12 @@ use crate::config::StorageSettings;
 pub use connection::Backend;
 use connection::DbPool;
 use executor::{
-    DbError, DbExecutor, FindUser, LoadAdminNames, LoadConversation, LoadConversationUsers,
-    LoadUsers, Ping, SaveUser,
+    BatchExecutor, DbError, DbExecutor, FindUser, LoadAdminNames, LoadConversation,
+    LoadConversationUsers, LoadUsers, Ping, SaveUser,
 };
 use queries::MysqlIds;
-pub use writer::WriterLaunch;
-use writer::{Abandon, Drain, MessageWriter, WriterConfig, WriterGauges};
+use writer::{Abandon, Drain, WriterConfig, WriterGauges};
+pub use writer::{MessageWriter, WriterLaunch};
 
 /// A message accepted by the broker, not yet stored.
 #[derive(Debug, Clone)]
@@ -122,10 +122,24 @@ pub enum StorageError {
     Migration(String),
 }
 
-/// Store one message; answered once it is committed (or refused).
+/// Store one message; answered once it is committed (or refused). For callers that wait
+/// for one answer at a time (actix spawns a task per request to carry the answer back).
 #[derive(actix::Message, Debug)]
 #[rtype(result = "Result<StoredMessage, StoreError>")]
 pub struct Persist(pub NewMessage);
+
+/// Where the answer to a [`Store`] goes.
+pub type StoreReply = tokio::sync::oneshot::Sender<Result<StoredMessage, StoreError>>;
+
+/// Store one message and answer on `reply` once it is committed (or refused): the form
+/// for a caller with thousands of messages in flight (the broker), which waits on the
+/// replies itself instead of on one request future, and one task, per message.
+#[derive(actix::Message, Debug)]
+#[rtype(result = "()")]
+pub struct Store {
+    pub message: NewMessage,
+    pub reply: StoreReply,
+}
 
 /// Storage, started: executor pool and writer.
 #[derive(Clone)]
@@ -172,25 +186,25 @@ impl Storage {
     ) -> Result<(Storage, WriterLaunch), StorageError> {
         let (backend, pool) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
-        let executors = settings.executors.max(1);
         let read_executors = settings.read_executors.max(1);
-        let start_pool = |threads: usize| {
+        // Separate executors: a batch never queues behind history reads, and a burst of
+        // reads never delays an ack.
+        let batch_executor = BatchExecutor::start_own_thread(pool.clone(), mysql_ids);
+        let executor = {
             let pool = pool.clone();
-            SyncArbiter::start(threads, move || DbExecutor::new(pool.clone(), mysql_ids))
+            SyncArbiter::start(read_executors, move || {
+                DbExecutor::new(pool.clone(), mysql_ids)
+            })
         };
-        // Two pools of the same actor: a batch never queues behind history reads in the
-        // SyncArbiter's shared channel, and a burst of reads never delays an ack.
-        let write_executors = start_pool(executors);
-        let executor = start_pool(read_executors);
         let gauges = Arc::new(WriterGauges::default());
         let (writer, launch) = MessageWriter::new(
-            write_executors,
+            batch_executor,
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
         .deferred();
         log::info!(
-            "storage: {backend} at {} ({executors} write and {read_executors} read executors, pool {})",
+            "storage: {backend} at {} (1 write and {read_executors} read executors, pool {})",
             connection::redact(&settings.database_url),
             settings.pool_size
         );
@@ -213,8 +227,9 @@ impl Storage {
         let mut conn = checkout(&pool)?;
         migrations::run_pending(&mut conn)
     }
-    pub fn writer(&self) -> actix::Recipient<Persist> {
-        self.writer.clone().recipient()
+    /// The writer: it takes [`Persist`] and [`Store`].
+    pub fn writer(&self) -> Addr<MessageWriter> {
+        self.writer.clone()
     }
     /// The backend `DATABASE_URL` chose.
     pub fn backend(&self) -> Backend {

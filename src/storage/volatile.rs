@@ -6,7 +6,7 @@
 
 use actix::prelude::*;
 
-use super::{Persist, StoreError, StoredMessage};
+use super::{Store, StoredMessage};
 
 #[derive(Default)]
 pub struct VolatileWriter {
@@ -21,17 +21,17 @@ impl Actor for VolatileWriter {
     }
 }
 
-impl Handler<Persist> for VolatileWriter {
-    type Result = Result<StoredMessage, StoreError>;
+impl Handler<Store> for VolatileWriter {
+    type Result = ();
 
-    fn handle(&mut self, Persist(message): Persist, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Store { message, reply }: Store, _: &mut Context<Self>) {
         self.next_id += 1;
-        Ok(StoredMessage {
+        let _ = reply.send(Ok(StoredMessage {
             id: self.next_id,
             de_usuario: message.de_usuario,
             para_usuario: message.para_usuario,
             mensaje: message.mensaje,
             fecha: message.fecha,
-        })
+        }));
     }
 }

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::executor::{DbError, DbExecutor, StoreBatch};
+use super::executor::{BatchExecutor, DbError, StoreBatch};
 use super::models::MessageRow;
-use super::{Persist, StoreError, StoredMessage, WriterStats};
+use super::{NewMessage, Persist, Store, StoreError, StoreReply, StoredMessage, WriterStats};
 use crate::config::StorageSettings;
 
 /// Attempts a batch gets while the database answers but refuses it.
@@ -85,11 +85,9 @@ impl WriterGauges {
     }
 }
 
-type Reply = oneshot::Sender<Result<StoredMessage, StoreError>>;
-
 /// What the writer remembers of an accepted message besides its row.
 struct Ticket {
-    reply: Reply,
+    reply: StoreReply,
     accepted_at: Instant,
     /// An attempt that included this row failed; it may have committed anyway.
     recheck: bool,
@@ -104,7 +102,7 @@ struct InFlight {
 }
 
 pub struct MessageWriter {
-    executor: Addr<DbExecutor>,
+    executor: Addr<BatchExecutor>,
     config: WriterConfig,
     gauges: Arc<WriterGauges>,
     /// Random per writer start: keys of different runs (and brokers) never meet.
@@ -128,7 +126,7 @@ pub struct MessageWriter {
 
 impl MessageWriter {
     pub fn new(
-        executor: Addr<DbExecutor>,
+        executor: Addr<BatchExecutor>,
         config: WriterConfig,
         gauges: Arc<WriterGauges>,
     ) -> MessageWriter {
@@ -383,18 +381,18 @@ impl Actor for MessageWriter {
     type Context = Context<Self>;
 }
 
-impl Handler<Persist> for MessageWriter {
-    type Result = ResponseFuture<Result<StoredMessage, StoreError>>;
-
-    fn handle(&mut self, Persist(message): Persist, ctx: &mut Context<Self>) -> Self::Result {
+impl MessageWriter {
+    /// Take a message into the spool, or refuse it at once.
+    fn accept(&mut self, message: NewMessage, reply: StoreReply, ctx: &mut Context<Self>) {
         if self.stopping {
-            return Box::pin(std::future::ready(Err(StoreError::ShuttingDown)));
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+            return;
         }
         if self.spooled() >= self.config.spool_max {
             self.gauges.refused_total.fetch_add(1, Ordering::Relaxed);
-            return Box::pin(std::future::ready(Err(StoreError::SpoolFull)));
+            let _ = reply.send(Err(StoreError::SpoolFull));
+            return;
         }
-        let (reply, answer) = oneshot::channel();
         let row = MessageRow::new(message, self.next_key());
         self.pending.push_back((
             row,
@@ -407,6 +405,23 @@ impl Handler<Persist> for MessageWriter {
         ));
         self.on_accepted(ctx);
         self.update_spooled();
+    }
+}
+
+impl Handler<Store> for MessageWriter {
+    type Result = ();
+
+    fn handle(&mut self, Store { message, reply }: Store, ctx: &mut Context<Self>) {
+        self.accept(message, reply, ctx);
+    }
+}
+
+impl Handler<Persist> for MessageWriter {
+    type Result = ResponseFuture<Result<StoredMessage, StoreError>>;
+
+    fn handle(&mut self, Persist(message): Persist, ctx: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.accept(message, reply, ctx);
         // A dropped reply means the writer itself went away with the message.
         Box::pin(async move { answer.await.unwrap_or(Err(StoreError::Unavailable)) })
     }

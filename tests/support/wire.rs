@@ -96,6 +96,20 @@ impl WireClient {
         self.ws.send(Message::text(packet)).await.is_ok()
     }
 
+    /// Send EVENTs `[event, arg]` with ack ids `first..`, all in one TCP write, without
+    /// waiting for the acks: the server reads them together, before any ack can return.
+    pub async fn emit_all_at_once(&mut self, first: u64, event: &str, args: &[Value]) {
+        for (i, arg) in args.iter().enumerate() {
+            let packet = format!(
+                "42{}{}",
+                first + i as u64,
+                serde_json::to_string(&serde_json::json!([event, arg])).unwrap()
+            );
+            self.ws.feed(Message::text(packet)).await.expect("queue");
+        }
+        self.ws.flush().await.expect("send");
+    }
+
     /// The next ACK `(id, first argument)`, skipping events; `None` once the session ends.
     pub async fn next_ack(&mut self) -> Option<(u64, Value)> {
         loop {
