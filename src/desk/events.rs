@@ -6,7 +6,7 @@
 //! refused.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::broker::{DeliveryKind, PostError, Posted};
 use crate::storage::{StoredMessage, format_fecha};
@@ -45,13 +45,31 @@ impl<'a> MessageBody<'a> {
     }
 }
 
-pub fn ack_body(outcome: &Result<Posted, PostError>) -> Value {
-    match outcome {
-        Ok(posted) => json!({
-            "ok": true,
-            "id": posted.id,
-            "fecha": format_fecha(&posted.fecha),
-        }),
-        Err(error) => json!({ "ok": false, "error": error.to_string() }),
+/// The ack: `{ok: true, id, fecha}` once stored, `{ok: false, error}` when refused (also
+/// the argument of `mensaje_error`).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum AckBody {
+    Stored { ok: bool, id: i64, fecha: String },
+    Refused { ok: bool, error: String },
+}
+
+impl AckBody {
+    pub fn of(outcome: &Result<Posted, PostError>) -> Self {
+        match outcome {
+            Ok(posted) => AckBody::Stored {
+                ok: true,
+                id: posted.id,
+                fecha: format_fecha(&posted.fecha),
+            },
+            Err(error) => AckBody::Refused {
+                ok: false,
+                error: error.to_string(),
+            },
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("an ack body serializes")
     }
 }

@@ -9,7 +9,7 @@ use actix::dev::SendError;
 use actix_web::http::header;
 
 use super::DeskChatServer;
-use super::events::{self, ack_body};
+use super::events::{self, AckBody};
 use super::peer::DeskPeer;
 use crate::broker::auth::{TokenService, unix_now};
 use crate::broker::cookie::join_cookie_fields;
@@ -166,10 +166,12 @@ fn reply(
     if let Err(refusal) = &outcome {
         log::info!("message from {user} refused: {refusal}");
     }
-    let body = ack_body(&outcome);
+    let body = AckBody::of(&outcome);
     let sent = match ack {
-        Some(ack) => ack.send(Payload::json(vec![body])),
-        None if outcome.is_err() => socket.emit(events::REFUSED, Payload::json(vec![body])),
+        Some(ack) => ack.send_with(&body),
+        None if outcome.is_err() => {
+            socket.emit(events::REFUSED, Payload::json(vec![body.to_value()]))
+        }
         None => Ok(()),
     };
     if let Err(gone) = sent {

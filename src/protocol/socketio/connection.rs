@@ -275,8 +275,9 @@ pub(crate) fn encode(
         (PacketKind::Ack, true) => PacketKind::BinaryAck,
         (kind, _) => kind,
     };
-    let mut text = header(kind, namespace, payload.attachments.len(), ack_id);
+    let mut text = header(kind, namespace, payload.attachments.len(), ack_id).into_bytes();
     write_array(&mut text, event, &payload.args);
+    let text = String::from_utf8(text).expect("serde_json writes UTF-8");
     if !binary {
         return WireFrame::Text(text.into());
     }

@@ -51,8 +51,9 @@ pub struct Frame {
 impl Frame {
     /// Encode EVENT `[event, ...args]` for `namespace` once.
     pub fn event(namespace: &str, event: &str, args: &[Value]) -> Frame {
-        let mut text = packet::header(PacketKind::Event, namespace, 0, None);
+        let mut text = packet::header(PacketKind::Event, namespace, 0, None).into_bytes();
         packet::write_array(&mut text, Some(event), args);
+        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
         Frame {
             wire: WireFrame::Text(text.into()),
         }
@@ -72,6 +73,19 @@ impl Frame {
         serde_json::to_writer(&mut text, event).expect("event name serializes");
         text.push(b',');
         serde_json::to_writer(&mut text, arg).expect("event argument serializes");
+        text.push(b']');
+        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+        Frame {
+            wire: WireFrame::Text(text.into()),
+        }
+    }
+
+    /// Encode the answer `[arg]` to ack `id` straight from a serializable value: what an
+    /// ack per message needs.
+    pub fn ack_with<T: serde::Serialize + ?Sized>(namespace: &str, id: u64, arg: &T) -> Frame {
+        let mut text = packet::header(PacketKind::Ack, namespace, 0, Some(id)).into_bytes();
+        text.push(b'[');
+        serde_json::to_writer(&mut text, arg).expect("ack argument serializes");
         text.push(b']');
         let text = String::from_utf8(text).expect("serde_json writes UTF-8");
         Frame {

@@ -187,22 +187,22 @@ pub fn header(
 }
 
 /// Appends `[first, rest...]` as compact JSON.
-pub fn write_array(out: &mut String, first: Option<&str>, rest: &[Value]) {
-    out.push('[');
+pub fn write_array(out: &mut Vec<u8>, first: Option<&str>, rest: &[Value]) {
+    out.push(b'[');
     let mut comma = false;
+    // Writing a `Value` or a `&str` into a Vec cannot fail.
     if let Some(first) = first {
-        // A JSON string for the event name: Display of Value escapes it.
-        let _ = write!(out, "{}", Value::from(first));
+        serde_json::to_writer(&mut *out, first).expect("a string serializes");
         comma = true;
     }
     for value in rest {
         if comma {
-            out.push(',');
+            out.push(b',');
         }
-        let _ = write!(out, "{value}");
+        serde_json::to_writer(&mut *out, value).expect("a JSON value serializes");
         comma = true;
     }
-    out.push(']');
+    out.push(b']');
 }
 
 #[cfg(test)]
@@ -243,8 +243,11 @@ mod tests {
     fn encodes_headers() {
         assert_eq!(header(PacketKind::Event, "/", 0, None), "42");
         assert_eq!(header(PacketKind::BinaryAck, "/a", 2, Some(7)), "462-/a,7");
-        let mut s = header(PacketKind::Event, "/", 0, None);
+        let mut s = header(PacketKind::Event, "/", 0, None).into_bytes();
         write_array(&mut s, Some("x\"y"), &[json!(1), json!({"a":[true]})]);
-        assert_eq!(s, r#"42["x\"y",1,{"a":[true]}]"#);
+        assert_eq!(
+            String::from_utf8(s).unwrap(),
+            r#"42["x\"y",1,{"a":[true]}]"#
+        );
     }
 }

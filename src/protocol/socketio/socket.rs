@@ -174,4 +174,13 @@ impl AckSender {
                 .clone(),
         )
     }
+
+    /// Answer with one argument, serialized straight into the packet.
+    pub fn send_with<T: serde::Serialize + ?Sized>(self, arg: &T) -> Result<(), SendError> {
+        self.socket.push(
+            Frame::ack_with(self.socket.namespace(), self.id, arg)
+                .wire()
+                .clone(),
+        )
+    }
 }
