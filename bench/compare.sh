@@ -74,6 +74,22 @@ load() { # $1 = result name, rest = generator args
   jq -c '{label: .label, msgs_per_s: .msgs_per_s, p99: .latency_ms.p99, cpu_us: .server_cpu_us_per_msg, lost: .lost, conns: .connections}' \
     "$results/$name.json"
 }
+# Start every database run on an idle database: after a run the server may still flush
+# pages (or, after the seed's max run, its INSERT backlog), and a checkpoint stalling the
+# next run's commits would measure the previous one.
+wait_db_quiet() {
+  local ticks=$(getconf CLK_TCK) last now quiet=0
+  last=$(awk '{print $14+$15}' /proc/$db_pid/stat)
+  for _ in $(seq 1 60); do
+    sleep 0.5
+    now=$(awk '{print $14+$15}' /proc/$db_pid/stat)
+    # under 4 % of a core over half a second, twice in a row
+    if [ $(( (now - last) * 100 )) -lt $(( ticks * 2 )) ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    last=$now
+    [ $quiet -ge 2 ] && return 0
+  done
+  echo "   (MariaDB still busy after 30 s; measuring anyway)"
+}
 stored_rows() { mariadb -h127.0.0.1 -uroot -N "$1" -e 'SELECT COUNT(*) FROM mensajes'; }
 
 support=(support --users "$USERS" --admins "$ADMINS" --duration "$DURATION" --warmup 2 --drain 5)
@@ -92,7 +108,9 @@ if [ "$ONLY" = all ] || [ "$ONLY" = mariadb ]; then
   for who in node mensajero; do
     echo "== $who, MariaDB"
     if [ $who = node ]; then start_node 1; ack=false; dbname=seed_node; else start_mensajero true; ack=true; dbname=mensajero_bench; fi
+    wait_db_quiet
     load "$who-db-rate" "${support[@]}" --rate "$RATE_DB" --ack $ack
+    wait_db_quiet
     before=$(stored_rows $dbname); t0=$(date +%s.%N)
     load "$who-db-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
     after=$(stored_rows $dbname); t1=$(date +%s.%N)
