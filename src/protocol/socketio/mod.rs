@@ -53,10 +53,7 @@ impl Frame {
     pub fn event(namespace: &str, event: &str, args: &[Value]) -> Frame {
         let mut text = packet::header(PacketKind::Event, namespace, 0, None).into_bytes();
         packet::write_array(&mut text, Some(event), args);
-        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
-        Frame {
-            wire: WireFrame::Text(text.into()),
-        }
+        Frame::text(text)
     }
 
     /// Encode EVENT `[event, arg]` straight from a serializable value, without building a
@@ -66,27 +63,34 @@ impl Frame {
         event: &str,
         arg: &T,
     ) -> Frame {
-        let mut text = packet::header(PacketKind::Event, namespace, 0, None).into_bytes();
-        text.push(b'[');
-        // Serializing a &str and a Serialize value into a Vec cannot fail unless the
-        // value's own Serialize impl does; such a value would be a programming error.
-        serde_json::to_writer(&mut text, event).expect("event name serializes");
-        text.push(b',');
-        serde_json::to_writer(&mut text, arg).expect("event argument serializes");
-        text.push(b']');
-        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
-        Frame {
-            wire: WireFrame::Text(text.into()),
-        }
+        let header = packet::header(PacketKind::Event, namespace, 0, None);
+        Frame::with_args(header, |text| {
+            serde_json::to_writer(&mut *text, event).expect("event name serializes");
+            text.push(b',');
+            serde_json::to_writer(text, arg).expect("event argument serializes");
+        })
     }
 
     /// Encode the answer `[arg]` to ack `id` straight from a serializable value: what an
     /// ack per message needs.
     pub fn ack_with<T: serde::Serialize + ?Sized>(namespace: &str, id: u64, arg: &T) -> Frame {
-        let mut text = packet::header(PacketKind::Ack, namespace, 0, Some(id)).into_bytes();
+        let header = packet::header(PacketKind::Ack, namespace, 0, Some(id));
+        Frame::with_args(header, |text| {
+            serde_json::to_writer(text, arg).expect("ack argument serializes");
+        })
+    }
+
+    /// `header[...]`, the array's items written by `write_items`. Serializing into a Vec
+    /// cannot fail unless a value's own Serialize impl does: a programming error.
+    fn with_args(header: String, write_items: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut text = header.into_bytes();
         text.push(b'[');
-        serde_json::to_writer(&mut text, arg).expect("ack argument serializes");
+        write_items(&mut text);
         text.push(b']');
+        Frame::text(text)
+    }
+
+    fn text(text: Vec<u8>) -> Frame {
         let text = String::from_utf8(text).expect("serde_json writes UTF-8");
         Frame {
             wire: WireFrame::Text(text.into()),
