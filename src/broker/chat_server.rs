@@ -7,17 +7,21 @@
 //! are collected as they are woken, in no particular order, so the server numbers each
 //! accepted `Post` and releases stored messages strictly by that number.
 //!
+//! Sockets end when their token expires: the server keeps them ordered by expiry and arms
+//! one timer for the earliest (a timer per socket would cost every idle connection one).
+//!
 //! The store's answers wait in one `FuturesUnordered`, polled by one future in the
 //! actor's context: an answer costs a poll of itself only. (A future per post in the
 //! context would be polled again at every wake-up of the actor, as actix polls all of
 //! them: thousands per wake-up under load.)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{self, Poll};
+use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -25,6 +29,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 
+use super::auth::unix_now;
 use super::identity::Identity;
 use super::messages::{
     Connect, DeliveryKind, Disconnect, Peer, Post, PostError, PostReply, Posted, SocketKey,
@@ -107,6 +112,10 @@ pub struct ChatServer<P: Peer> {
     /// Store outcomes that came back before an earlier one (`None`: not stored). Bounded by
     /// the messages in flight, which the per-socket limit and the mailbox bound.
     awaiting_release: BTreeMap<u64, Option<Release>>,
+    /// Connected sockets by the second their token expires (`exp`), earliest first.
+    expiries: BTreeSet<(u64, SocketKey)>,
+    /// The one expiry timer: when it fires (an `exp`) and its handle.
+    expiry_timer: Option<(u64, SpawnHandle)>,
     /// Recipient lists reused by every fan-out, so routing allocates nothing per message.
     scratch: (Vec<SocketKey>, Vec<SocketKey>),
 }
@@ -124,6 +133,8 @@ impl<P: Peer> ChatServer<P> {
             next_accepted: 0,
             next_release: 0,
             awaiting_release: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            expiry_timer: None,
             scratch: (Vec::new(), Vec::new()),
         }
     }
@@ -250,8 +261,53 @@ impl<P: Peer> ChatServer<P> {
         if member.identity.is_admin() {
             self.admins.retain(|k| *k != key);
         }
+        self.expiries.remove(&(member.identity.expires_at, key));
         self.metrics.sockets.fetch_sub(1, Ordering::Relaxed);
         Some(member.identity)
+    }
+
+    /// Keep the expiry timer on the earliest `exp` among the connected sockets.
+    fn arm_expiry(&mut self, ctx: &mut Context<Self>) {
+        let Some(&(earliest, _)) = self.expiries.first() else {
+            return;
+        };
+        if let Some((armed, handle)) = self.expiry_timer {
+            if armed <= earliest {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let delay = Duration::from_secs(earliest.saturating_sub(unix_now()));
+        let handle = ctx.run_later(delay, |server, ctx| {
+            server.expiry_timer = None;
+            server.expire_due(ctx);
+        });
+        self.expiry_timer = Some((earliest, handle));
+    }
+
+    /// End every socket whose token has expired (`exp` is the first second it is invalid).
+    fn expire_due(&mut self, ctx: &mut Context<Self>) {
+        let now = unix_now();
+        while let Some(&(expires_at, key)) = self.expiries.first() {
+            if expires_at > now {
+                break;
+            }
+            match self.members.get(&key) {
+                Some(member) => {
+                    log::info!(
+                        "token of {} expired: ending its socket",
+                        member.identity.user
+                    );
+                    member.peer.expire();
+                    // Leaving its rooms also drops its entry here.
+                    self.leave(key);
+                }
+                None => {
+                    self.expiries.pop_first();
+                }
+            }
+        }
+        self.arm_expiry(ctx);
     }
 }
 
@@ -293,12 +349,14 @@ impl<P: Peer> ActorFuture<ChatServer<P>> for CollectStoreAnswers {
 impl<P: Peer> Handler<Connect<P>> for ChatServer<P> {
     type Result = ();
 
-    fn handle(&mut self, msg: Connect<P>, _: &mut Self::Context) {
+    fn handle(&mut self, msg: Connect<P>, ctx: &mut Self::Context) {
         let Connect {
             key,
             identity,
             peer,
         } = msg;
+        self.expiries.insert((identity.expires_at, key));
+        self.arm_expiry(ctx);
         if identity.is_admin() {
             self.policy.learn_admin(&identity.user);
             self.admins.push(key);
@@ -385,6 +443,7 @@ mod tests {
     struct Recorder {
         name: &'static str,
         log: Log,
+        expired: Arc<Mutex<Vec<&'static str>>>,
     }
 
     impl Peer for Recorder {
@@ -395,6 +454,9 @@ mod tests {
         fn deliver(&self, frame: &Self::Frame) -> Result<(), PeerGone> {
             self.log.lock().unwrap().push((self.name, frame.0, frame.1));
             Ok(())
+        }
+        fn expire(&self) {
+            self.expired.lock().unwrap().push(self.name);
         }
     }
 
@@ -450,6 +512,7 @@ mod tests {
             let peer = Recorder {
                 name,
                 log: log.clone(),
+                expired: Arc::default(),
             };
             server.do_send(Connect {
                 key,
@@ -522,5 +585,61 @@ mod tests {
         got.sort();
         let id = posted.id;
         assert_eq!(got, [("admin", Received, id), ("sonia-1", Received, id)]);
+    }
+
+    #[actix_rt::test]
+    async fn a_socket_whose_token_expired_is_ended_and_gets_nothing_more() {
+        let log = Log::default();
+        let expired = Arc::<Mutex<Vec<&'static str>>>::default();
+        let store = Numbering::default().start().recipient();
+        let server =
+            ChatServer::new(Policy::new("admin", Vec::new()), store, Arc::default()).start();
+        let now = unix_now();
+        let ana = SocketKey::next();
+        let sockets = [
+            ("admin", SocketKey::next(), Role::Admin, now + 3600),
+            ("sonia", SocketKey::next(), Role::Admin, now),
+            ("luis", SocketKey::next(), Role::User, now + 2),
+            ("ana", ana, Role::User, now + 3600),
+        ];
+        for (name, key, role, expires_at) in sockets {
+            let identity = Identity {
+                expires_at,
+                ..who(name, role)
+            };
+            let peer = Recorder {
+                name,
+                log: log.clone(),
+                expired: expired.clone(),
+            };
+            server.do_send(Connect {
+                key,
+                identity,
+                peer,
+            });
+        }
+        // sonia's token is due at once, luis's within two seconds; the others live on.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(*expired.lock().unwrap(), ["sonia"]);
+        tokio::time::sleep(Duration::from_millis(2900)).await;
+        assert_eq!(*expired.lock().unwrap(), ["sonia", "luis"]);
+
+        let (answer_to, answer) = oneshot::channel();
+        server.do_send(Post {
+            from: ana,
+            identity: who("ana", Role::User),
+            request: PostRequest {
+                para: "admin".into(),
+                mensaje: "hola".into(),
+            },
+            reply: Box::new(move |outcome| {
+                let _ = answer_to.send(outcome);
+            }),
+        });
+        let id = answer.await.unwrap().unwrap().id;
+        assert_eq!(
+            *log.lock().unwrap(),
+            [("admin", DeliveryKind::Received, id)]
+        );
     }
 }

@@ -41,6 +41,8 @@ pub trait Peer: Unpin + 'static {
     fn encode(kind: DeliveryKind, message: &StoredMessage) -> Self::Frame;
     /// Queue the frame without waiting; an error means the socket is gone or not reading.
     fn deliver(&self, frame: &Self::Frame) -> Result<(), PeerGone>;
+    /// The socket's credentials expired: end it (the broker has already let it go).
+    fn expire(&self);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix::dev::SendError;
@@ -11,7 +10,7 @@ use actix_web::http::header;
 use super::DeskChatServer;
 use super::events::{self, AckBody};
 use super::peer::DeskPeer;
-use crate::broker::auth::{TokenService, unix_now};
+use crate::broker::auth::TokenService;
 use crate::broker::cookie::join_cookie_fields;
 use crate::broker::validation::parse_post;
 use crate::broker::{Connect, Disconnect, Identity, Post, PostError, SocketKey};
@@ -82,8 +81,7 @@ impl Namespace for DeskNamespace {
                     message: refusal.to_string(),
                 }
             })?;
-        let lifetime = Duration::from_secs(identity.expires_at.saturating_sub(unix_now()));
-        socket.disconnect_at(Instant::now() + lifetime);
+        // The broker ends the socket when the token expires (Connect carries `exp`).
         log::info!(
             "connect user={} rol={} socket={}",
             identity.user,

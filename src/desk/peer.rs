@@ -26,6 +26,10 @@ impl Peer for DeskPeer {
     fn deliver(&self, frame: &Frame) -> Result<(), PeerGone> {
         self.socket.send(frame).map_err(|_| PeerGone)
     }
+
+    fn expire(&self) {
+        self.socket.disconnect();
+    }
 }
 
 #[cfg(test)]
