@@ -37,8 +37,8 @@ use super::messages::{
 use super::policy::Policy;
 use crate::storage::{NewMessage, Store, StoreError, StoredMessage};
 
-/// Mailbox size of the server: `Post`s beyond it wait in their senders (bounded by the
-/// per-socket in-flight limit) instead of piling up here.
+/// Mailbox size of the server: a `Post` beyond it is refused as busy (the broker is behind)
+/// instead of piling up here.
 pub const MAILBOX_CAPACITY: usize = 4096;
 
 /// Counters for `/metrics`.
@@ -162,14 +162,14 @@ impl<P: Peer> ChatServer<P> {
                     message,
                 };
                 self.settle(number, Some(release));
-                reply(Ok(posted));
+                reply.send(Ok(posted));
             }
             Err(store_error) => {
                 self.metrics
                     .messages_refused
                     .fetch_add(1, Ordering::Relaxed);
                 self.settle(number, None);
-                reply(Err(PostError::from(store_error)));
+                reply.send(Err(PostError::from(store_error)));
             }
         }
     }
@@ -392,7 +392,7 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
             self.metrics
                 .messages_refused
                 .fetch_add(1, Ordering::Relaxed);
-            reply(Err(refusal.into()));
+            reply.send(Err(refusal.into()));
             return;
         }
         let (stored, answer) = oneshot::channel();
@@ -402,8 +402,8 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
             mensaje: request.mensaje,
             fecha: now_millis(),
         };
-        // The writer's mailbox is larger than ours, and it runs beside us: it is full only
-        // if the writer itself is stuck, and then the sender hears that we are busy.
+        // The writer's mailbox is as large as ours and the writer runs beside us: it is
+        // full only if the writer itself is stuck, and then the sender hears we are busy.
         if let Err(full) = self.store.try_send(Store {
             message,
             reply: stored,
@@ -412,7 +412,7 @@ impl<P: Peer> Handler<Post> for ChatServer<P> {
             self.metrics
                 .messages_refused
                 .fetch_add(1, Ordering::Relaxed);
-            reply(Err(PostError::Busy));
+            reply.send(Err(PostError::Busy));
             return;
         }
         let number = self.next_accepted;
@@ -531,7 +531,7 @@ mod tests {
                 from: key,
                 identity,
                 request,
-                reply: Box::new(move |outcome| {
+                reply: PostReply::new(move |outcome| {
                     let _ = answer_to.send(outcome);
                 }),
             });
@@ -632,7 +632,7 @@ mod tests {
                 para: "admin".into(),
                 mensaje: "hola".into(),
             },
-            reply: Box::new(move |outcome| {
+            reply: PostReply::new(move |outcome| {
                 let _ = answer_to.send(outcome);
             }),
         });

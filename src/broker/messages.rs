@@ -81,7 +81,32 @@ pub struct Post {
 
 /// Where the answer to a [`Post`] goes: called once, on the broker's thread. The protocol
 /// side writes the client's ack from it; the broker never learns what an ack looks like.
-pub type PostReply = Box<dyn FnOnce(Result<Posted, PostError>) + Send>;
+/// A reply dropped unanswered (the broker stopped with the post) answers "busy", so the
+/// sender always hears back and nothing counts it as pending for ever.
+pub struct PostReply(Option<Box<dyn FnOnce(PostOutcome) + Send>>);
+
+/// What the sender of a [`Post`] hears.
+pub type PostOutcome = Result<Posted, PostError>;
+
+impl PostReply {
+    pub fn new(answer: impl FnOnce(PostOutcome) + Send + 'static) -> Self {
+        PostReply(Some(Box::new(answer)))
+    }
+
+    pub fn send(mut self, outcome: PostOutcome) {
+        if let Some(answer) = self.0.take() {
+            answer(outcome);
+        }
+    }
+}
+
+impl Drop for PostReply {
+    fn drop(&mut self) {
+        if let Some(answer) = self.0.take() {
+            answer(Err(PostError::Busy));
+        }
+    }
+}
 
 /// What the sender's ack carries: where the message was stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -103,4 +128,27 @@ pub enum PostError {
     TooManyInFlight,
     #[error("El servidor está ocupado; inténtalo de nuevo")]
     Busy,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn a_reply_dropped_unanswered_answers_busy_and_a_sent_one_answers_once() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let listener = |heard: &Arc<Mutex<Vec<_>>>| {
+            let heard = heard.clone();
+            PostReply::new(move |outcome| heard.lock().unwrap().push(outcome))
+        };
+        drop(listener(&heard));
+        let stored = Posted {
+            id: 3,
+            fecha: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        listener(&heard).send(Ok(stored));
+        assert_eq!(*heard.lock().unwrap(), [Err(PostError::Busy), Ok(stored)]);
+    }
 }

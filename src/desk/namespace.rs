@@ -13,7 +13,7 @@ use super::peer::DeskPeer;
 use crate::broker::auth::TokenService;
 use crate::broker::cookie::join_cookie_fields;
 use crate::broker::validation::parse_post;
-use crate::broker::{Connect, Disconnect, Identity, Post, PostError, SocketKey};
+use crate::broker::{Connect, Disconnect, Identity, Post, PostError, PostReply, SocketKey};
 use crate::config::ChatSettings;
 use crate::protocol::socketio::{
     AckSender, ConnectRefusal, DisconnectReason, Handshake, Namespace, Payload, Socket,
@@ -136,7 +136,7 @@ impl DeskSocket {
             from: self.key,
             identity: self.identity.clone(),
             request,
-            reply: Box::new(move |outcome| {
+            reply: PostReply::new(move |outcome| {
                 in_flight.fetch_sub(1, Ordering::AcqRel);
                 reply(&socket, &user, ack, outcome);
                 unanswered.0.fetch_sub(1, Ordering::AcqRel);
@@ -145,7 +145,7 @@ impl DeskSocket {
         // The server's mailbox is bounded: when it is full the broker is behind, and the
         // sender hears so at once rather than waiting in a queue of our own.
         if let Err(SendError::Full(post) | SendError::Closed(post)) = self.chat.try_send(post) {
-            (post.reply)(Err(PostError::Busy));
+            post.reply.send(Err(PostError::Busy));
         }
     }
 
