@@ -472,13 +472,7 @@ mod tests {
         type Result = ();
         fn handle(&mut self, Store { message: m, reply }: Store, _: &mut Context<Self>) {
             self.0 += 1;
-            let _ = reply.send(Ok(StoredMessage {
-                id: self.0,
-                de_usuario: m.de_usuario,
-                para_usuario: m.para_usuario,
-                mensaje: m.mensaje,
-                fecha: m.fecha,
-            }));
+            let _ = reply.send(Ok(m.stored(self.0)));
         }
     }
 

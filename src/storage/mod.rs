@@ -70,6 +70,19 @@ pub struct NewMessage {
     pub fecha: DateTime<Utc>,
 }
 
+impl NewMessage {
+    /// The message as stored under `id`.
+    pub fn stored(self, id: i64) -> StoredMessage {
+        StoredMessage {
+            id,
+            de_usuario: self.de_usuario,
+            para_usuario: self.para_usuario,
+            mensaje: self.mensaje,
+            fecha: self.fecha,
+        }
+    }
+}
+
 /// A row of `mensajes`; serializes to the seed's JSON row shape.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StoredMessage {

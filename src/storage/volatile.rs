@@ -6,7 +6,7 @@
 
 use actix::prelude::*;
 
-use super::{Store, StoredMessage};
+use super::Store;
 
 #[derive(Default)]
 pub struct VolatileWriter {
@@ -26,12 +26,6 @@ impl Handler<Store> for VolatileWriter {
 
     fn handle(&mut self, Store { message, reply }: Store, _: &mut Context<Self>) {
         self.next_id += 1;
-        let _ = reply.send(Ok(StoredMessage {
-            id: self.next_id,
-            de_usuario: message.de_usuario,
-            para_usuario: message.para_usuario,
-            mensaje: message.mensaje,
-            fecha: message.fecha,
-        }));
+        let _ = reply.send(Ok(message.stored(self.next_id)));
     }
 }
