@@ -177,17 +177,28 @@ impl<P: Peer> ChatServer<P> {
     /// Record the outcome of accepted post `number` and fan out every message whose
     /// predecessors are all settled.
     fn settle(&mut self, number: u64, outcome: Option<Release>) {
-        self.awaiting_release.insert(number, outcome);
+        if number != self.next_release {
+            // An earlier post is still with the store: this one waits for it. (Answers
+            // mostly come in order, so the map is usually empty and allocates nothing.)
+            self.awaiting_release.insert(number, outcome);
+            return;
+        }
+        self.release(outcome);
         while let Some(outcome) = self.awaiting_release.remove(&self.next_release) {
-            self.next_release += 1;
-            if let Some(Release {
-                from,
-                sender,
-                message,
-            }) = outcome
-            {
-                self.fan_out(from, &sender, &message);
-            }
+            self.release(outcome);
+        }
+    }
+
+    /// Fan out the outcome of post `next_release`, whose predecessors are all settled.
+    fn release(&mut self, outcome: Option<Release>) {
+        self.next_release += 1;
+        if let Some(Release {
+            from,
+            sender,
+            message,
+        }) = outcome
+        {
+            self.fan_out(from, &sender, &message);
         }
     }
 

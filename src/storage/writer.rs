@@ -19,6 +19,7 @@
 //!   answered with an error so that the rest can go on.
 
 use std::collections::VecDeque;
+use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -151,7 +152,10 @@ impl MessageWriter {
 
     fn next_key(&mut self) -> String {
         self.next_seq += 1;
-        format!("{:016x}{:016x}", self.incarnation, self.next_seq)
+        // Sized up front: `format!` would grow the string twice on the way to 32 bytes.
+        let mut key = String::with_capacity(32);
+        let _ = write!(key, "{:016x}{:016x}", self.incarnation, self.next_seq);
+        key
     }
 
     fn spooled(&self) -> usize {

@@ -269,7 +269,10 @@ impl OutboundQueue {
 
     /// Takes everything queued now, and says whether the queue has ended, under one lock
     /// (the WebSocket writer asks this on every wake-up).
-    pub(crate) fn take_all(&self) -> (VecDeque<WireFrame>, Option<Ended>) {
+    /// The frames come in `into`, which must be empty; the queue keeps `into`'s storage
+    /// for the frames to come.
+    pub(crate) fn take_all_into(&self, into: &mut VecDeque<WireFrame>) -> Option<Ended> {
+        debug_assert!(into.is_empty());
         let mut state = self.lock();
         let ended = if state.discarded {
             Some(Ended::Discarded)
@@ -279,14 +282,14 @@ impl OutboundQueue {
             None
         };
         state.woken = false;
-        let frames = std::mem::take(&mut state.frames);
+        std::mem::swap(&mut state.frames, into);
         drop(state);
-        if !frames.is_empty() {
+        if !into.is_empty() {
             self.metrics
                 .outbound_queued
-                .fetch_sub(frames.len() as u64, Ordering::Relaxed);
+                .fetch_sub(into.len() as u64, Ordering::Relaxed);
         }
-        (frames, ended)
+        ended
     }
 
     /// Takes everything queued now.
@@ -348,13 +351,16 @@ mod tests {
         // One wake-up per registration, not per frame.
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
-        let (frames, ended) = queue.take_all();
+        let mut frames = VecDeque::with_capacity(16);
+        let ended = queue.take_all_into(&mut frames);
         assert_eq!((frames.len(), ended), (2, None));
+        frames.clear();
         assert_eq!(queue.poll_ready(&mut cx), Poll::Pending);
         queue.close();
         assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
         assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
-        assert_eq!(queue.take_all().1, Some(Ended::Closed));
+        assert_eq!(queue.take_all_into(&mut frames), Some(Ended::Closed));
+        assert!(frames.is_empty());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::Recipient;
+use actix::dev::SendError;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -98,6 +99,11 @@ pub(crate) struct WsConnection {
     shared: Arc<EngineShared>,
     decoder: Decoder,
     out: VecDeque<OutFrame>,
+    /// The deque the last take from the queue came in, emptied, handed back to the queue
+    /// at the next take: a connection that gets frames in bunches (an admin) then
+    /// queues them without allocating. Kept only after a bunch, so a connection that
+    /// gets a frame at a time keeps no memory for it.
+    spare: VecDeque<WireFrame>,
     /// Bytes of `out.front()` (header, then payload) already written.
     sent: usize,
     /// When a stuck write makes the client a slow consumer.
@@ -142,6 +148,7 @@ impl WsConnection {
             shared,
             decoder,
             out: VecDeque::new(),
+            spare: VecDeque::new(),
             sent: 0,
             write_deadline: None,
             reading: true,
@@ -167,13 +174,18 @@ impl WsConnection {
         let probe_deadline = Instant::now() + UPGRADE_TIMEOUT;
         let end = loop {
             if mode == Mode::Active && self.out.is_empty() {
-                let (frames, ended) = self.queue.take_all();
+                let mut frames = std::mem::take(&mut self.spare);
+                let ended = self.queue.take_all_into(&mut frames);
                 match ended {
                     Some(Ended::Discarded) => break End::Drop,
                     Some(Ended::Closed) if frames.is_empty() => break End::Graceful,
                     _ => {
-                        for frame in frames {
+                        let bunch = frames.len() > 1;
+                        for frame in frames.drain(..) {
                             self.push_wire(frame);
+                        }
+                        if bunch {
+                            self.spare = frames;
                         }
                     }
                 }
@@ -337,10 +349,17 @@ impl WsConnection {
                 }
                 continue;
             }
-            if !matches!(
-                self.session.send(TransportMsg::Packet(packet)).await,
-                Ok(Ok(()))
-            ) {
+            // Queued without waiting for the answer while the session's mailbox has room
+            // (a request per packet would cost a channel and a wake-up of this task);
+            // once it is full, reading waits for room, so a flood stays bounded.
+            let handled = match self.session.try_send(TransportMsg::Packet(packet)) {
+                Ok(()) => true,
+                Err(SendError::Full(packet)) => {
+                    matches!(self.session.send(packet).await, Ok(Ok(())))
+                }
+                Err(SendError::Closed(_)) => false,
+            };
+            if !handled {
                 // The session is closing; its queue tells us when to stop writing.
                 self.reading = false;
             }

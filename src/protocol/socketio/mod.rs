@@ -51,9 +51,9 @@ pub struct Frame {
 impl Frame {
     /// Encode EVENT `[event, ...args]` for `namespace` once.
     pub fn event(namespace: &str, event: &str, args: &[Value]) -> Frame {
-        let mut text = packet::header(PacketKind::Event, namespace, 0, None).into_bytes();
-        packet::write_array(&mut text, Some(event), args);
-        Frame::text(text)
+        Frame::encoded(PacketKind::Event, namespace, None, |text| {
+            packet::write_array(text, Some(event), args)
+        })
     }
 
     /// Encode EVENT `[event, arg]` straight from a serializable value, without building a
@@ -63,37 +63,57 @@ impl Frame {
         event: &str,
         arg: &T,
     ) -> Frame {
-        let header = packet::header(PacketKind::Event, namespace, 0, None);
-        Frame::with_args(header, |text| {
+        Frame::encoded(PacketKind::Event, namespace, None, |text| {
+            text.push(b'[');
             serde_json::to_writer(&mut *text, event).expect("event name serializes");
             text.push(b',');
-            serde_json::to_writer(text, arg).expect("event argument serializes");
+            serde_json::to_writer(&mut *text, arg).expect("event argument serializes");
+            text.push(b']');
         })
     }
 
     /// Encode the answer `[arg]` to ack `id` straight from a serializable value: what an
     /// ack per message needs.
     pub fn ack_with<T: serde::Serialize + ?Sized>(namespace: &str, id: u64, arg: &T) -> Frame {
-        let header = packet::header(PacketKind::Ack, namespace, 0, Some(id));
-        Frame::with_args(header, |text| {
-            serde_json::to_writer(text, arg).expect("ack argument serializes");
+        Frame::encoded(PacketKind::Ack, namespace, Some(id), |text| {
+            text.push(b'[');
+            serde_json::to_writer(&mut *text, arg).expect("ack argument serializes");
+            text.push(b']');
         })
     }
 
-    /// `header[...]`, the array's items written by `write_items`. Serializing into a Vec
-    /// cannot fail unless a value's own Serialize impl does: a programming error.
-    fn with_args(header: String, write_items: impl FnOnce(&mut Vec<u8>)) -> Frame {
-        let mut text = header.into_bytes();
-        text.push(b'[');
-        write_items(&mut text);
-        text.push(b']');
-        Frame::text(text)
+    /// The header, then what `write_body` writes. Written into a buffer this thread
+    /// reuses and copied out once at its exact size: a packet's size is not known before
+    /// it is written, and growing a fresh buffer to it would reallocate it several times.
+    /// Serializing into a Vec cannot fail unless a value's own Serialize impl does: a
+    /// programming error.
+    fn encoded(
+        kind: PacketKind,
+        namespace: &str,
+        ack_id: Option<u64>,
+        write_body: impl FnOnce(&mut Vec<u8>),
+    ) -> Frame {
+        /// Past this the buffer is not kept (one huge packet should not pin its size).
+        const KEEP_AT_MOST: usize = 64 * 1024;
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|text| {
+            text.clear();
+            packet::write_header(text, kind, namespace, 0, ack_id);
+            write_body(text);
+            let frame = Frame::text(text);
+            if text.capacity() > KEEP_AT_MOST {
+                *text = Vec::new();
+            }
+            frame
+        })
     }
 
-    fn text(text: Vec<u8>) -> Frame {
-        let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+    fn text(text: &[u8]) -> Frame {
+        let text = std::str::from_utf8(text).expect("serde_json writes UTF-8");
         Frame {
-            wire: WireFrame::Text(text.into()),
+            wire: WireFrame::Text(text.to_owned().into()),
         }
     }
 

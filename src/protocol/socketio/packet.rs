@@ -5,7 +5,7 @@
 //! Engine.IO text (`4` + packet) once so that a frame can be sent to any number of
 //! sockets without being encoded again.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde_json::Value;
 
@@ -170,20 +170,32 @@ pub fn header(
     attachments: usize,
     ack_id: Option<u64>,
 ) -> String {
-    let mut out = String::with_capacity(16 + namespace.len());
-    out.push('4');
-    out.push(kind.digit());
+    let mut out = Vec::with_capacity(16 + namespace.len());
+    write_header(&mut out, kind, namespace, attachments, ack_id);
+    String::from_utf8(out).expect("a header is ASCII and the namespace a str")
+}
+
+/// [`header`], appended to `out`.
+pub fn write_header(
+    out: &mut Vec<u8>,
+    kind: PacketKind,
+    namespace: &str,
+    attachments: usize,
+    ack_id: Option<u64>,
+) {
+    // Writing into a Vec cannot fail.
+    out.push(b'4');
+    out.push(kind.digit() as u8);
     if kind.is_binary() {
         let _ = write!(out, "{attachments}-");
     }
     if namespace != "/" {
-        out.push_str(namespace);
-        out.push(',');
+        out.extend_from_slice(namespace.as_bytes());
+        out.push(b',');
     }
     if let Some(id) = ack_id {
         let _ = write!(out, "{id}");
     }
-    out
 }
 
 /// Appends `[first, rest...]` as compact JSON.
