@@ -29,6 +29,28 @@ async fn open(addr: std::net::SocketAddr) -> RawWs {
     ws
 }
 
+/// Far more packets in one read than the session's mailbox holds: reading waits for room
+/// (nothing is dropped, nothing overtakes) and every echo comes back in order.
+#[actix_rt::test]
+async fn thousands_of_frames_in_one_write_are_all_echoed_in_order() {
+    const PACKETS: usize = 3000;
+    let (addr, _servers) = conformance(options());
+    let mut ws = open(addr).await;
+    let burst: Vec<u8> = (0..PACKETS)
+        .flat_map(|i| frame(true, TEXT, format!("4m{i}").as_bytes(), true))
+        .collect();
+    ws.send_raw(&burst).await;
+    for i in 0..PACKETS {
+        let text = loop {
+            let text = ws.read_text().await;
+            if text != "2" {
+                break text;
+            }
+        };
+        assert_eq!(text, format!("4m{i}"), "echo {i} of {PACKETS}");
+    }
+}
+
 #[actix_rt::test]
 async fn masked_text_and_binary_are_echoed() {
     let (addr, servers) = conformance(options());

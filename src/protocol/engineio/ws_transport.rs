@@ -173,26 +173,8 @@ impl WsConnection {
         let mut mode = self.start;
         let probe_deadline = Instant::now() + UPGRADE_TIMEOUT;
         let end = loop {
-            if mode == Mode::Active && self.out.is_empty() {
-                let mut frames = std::mem::take(&mut self.spare);
-                let ended = self.queue.take_all_into(&mut frames);
-                match ended {
-                    Some(Ended::Discarded) => break End::Drop,
-                    Some(Ended::Closed) if frames.is_empty() => break End::Graceful,
-                    _ => {
-                        let bunch = frames.len() > 1;
-                        for frame in frames.drain(..) {
-                            self.push_wire(frame);
-                        }
-                        if bunch {
-                            self.spare = frames;
-                        }
-                    }
-                }
-            }
-            if let Err(error) = self.flush() {
-                log::debug!("websocket write failed: {error}");
-                break self.transport_gone(mode, CloseReason::TransportClose);
+            if let Some(end) = self.write_queued(mode) {
+                break end;
             }
             let mut events = Vec::new();
             let wake = {
@@ -281,6 +263,31 @@ impl WsConnection {
         Box::pin(self.finish(end)).await;
     }
 
+    /// Takes what the session queued (once `out` is sent) and writes what the socket
+    /// takes now, or says how the connection ends.
+    fn write_queued(&mut self, mode: Mode) -> Option<End> {
+        if mode == Mode::Active && self.out.is_empty() {
+            let mut frames = std::mem::take(&mut self.spare);
+            match self.queue.take_all_into(&mut frames) {
+                Some(Ended::Discarded) => return Some(End::Drop),
+                Some(Ended::Closed) if frames.is_empty() => return Some(End::Graceful),
+                _ => {}
+            }
+            let bunch = frames.len() > 1;
+            for frame in frames.drain(..) {
+                self.push_wire(frame);
+            }
+            if bunch {
+                self.spare = frames;
+            }
+        }
+        if let Err(error) = self.flush() {
+            log::debug!("websocket write failed: {error}");
+            return Some(self.transport_gone(mode, CloseReason::TransportClose));
+        }
+        None
+    }
+
     /// Hands on every complete message of a read, or ends the connection with it.
     async fn on_read(
         &mut self,
@@ -355,7 +362,14 @@ impl WsConnection {
             let handled = match self.session.try_send(TransportMsg::Packet(packet)) {
                 Ok(()) => true,
                 Err(SendError::Full(packet)) => {
-                    matches!(self.session.send(packet).await, Ok(Ok(())))
+                    let handled = matches!(self.session.send(packet).await, Ok(Ok(())));
+                    // The session has been answering the packets before this one: write
+                    // what it queued, or a long read would fill its queue unsent and end
+                    // a client that reads as it writes as a slow consumer.
+                    if let Some(end) = self.write_queued(*mode) {
+                        return Some(end);
+                    }
+                    handled
                 }
                 Err(SendError::Closed(_)) => false,
             };
