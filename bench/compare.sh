@@ -98,7 +98,12 @@ if [ "$ONLY" = all ] || [ "$ONLY" = off ]; then
   for who in node mensajero; do
     echo "== $who, persistence off"
     if [ $who = node ]; then start_node 0; ack=false; else start_mensajero false; ack=true; fi
-    load "$who-off-rate" "${support[@]}" --rate "$RATE_OFF" --ack $ack
+    # Like for like: the same client on both, asking for no acks (the seed sends none).
+    load "$who-off-rate" "${support[@]}" --rate "$RATE_OFF" --ack false
+    # mensajero again with an ack for every message, as its clients ask for them.
+    if [ $who = mensajero ]; then load "$who-off-rate-acked" "${support[@]}" --rate "$RATE_OFF" --ack true; fi
+    # The same rate paced evenly (one send every 1/rate s) instead of by tokio's 1 ms timer.
+    load "$who-off-even" "${support[@]}" --rate "$RATE_OFF" --ack false --pacing thread
     load "$who-off-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
     stop_server
   done

@@ -26,11 +26,18 @@ def get(doc, *path):
 
 
 rows = [
-    # (label, result, path, better: "lower"|"higher", target ratio node/mensajero or mensajero/node)
+    # (label, result, path, better: "lower"|"higher", target ratio node/mensajero or mensajero/node);
+    # result is one run name for both servers, or a pair (Node's run, mensajero's run).
     ("off @rate: msgs/s", "off-rate", ("msgs_per_s",), "higher", None),
     ("off @rate: server CPU us/msg", "off-rate", ("server_cpu_us_per_msg",), "lower", 5),
     ("off @rate: p99 ms", "off-rate", ("latency_ms", "p99"), "lower", 5),
     ("off @rate: lost", "off-rate", ("lost",), "lower", None),
+    ("off @rate, mensajero acking each: server CPU us/msg", ("off-rate", "off-rate-acked"),
+     ("server_cpu_us_per_msg",), "lower", 5),
+    ("off @rate, mensajero acking each: p99 ms", ("off-rate", "off-rate-acked"),
+     ("latency_ms", "p99"), "lower", 5),
+    ("off @rate, paced evenly: server CPU us/msg", "off-even", ("server_cpu_us_per_msg",), "lower", 5),
+    ("off @rate, paced evenly: p99 ms", "off-even", ("latency_ms", "p99"), "lower", 5),
     ("off max(16 in flight): msgs/s", "off-max", ("msgs_per_s",), "higher", 2),
     ("off max: p99 ms", "off-max", ("latency_ms", "p99"), "lower", None),
     ("off max: server peak RSS KiB", "off-max", ("server_peak_rss_kib",), "lower", 5),
@@ -62,10 +69,11 @@ if markdown:
     print("| figure | Node seed | mensajero | mensajero's advantage | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
 else:
-    print(f"{'figure':<36} {'node':>14} {'mensajero':>14} {'advantage':>10} {'target':>8}")
+    print(f"{'figure':<52} {'node':>14} {'mensajero':>14} {'advantage':>10} {'target':>8}")
 for label, result, path, better, target in rows:
-    node = get(load("node-" + result), *path)
-    rust = get(load("mensajero-" + result), *path)
+    node_run, rust_run = result if isinstance(result, tuple) else (result, result)
+    node = get(load("node-" + node_run), *path)
+    rust = get(load("mensajero-" + rust_run), *path)
     adv = None
     if isinstance(node, (int, float)) and isinstance(rust, (int, float)) and node and rust:
         adv = node / rust if better == "lower" else rust / node
@@ -74,4 +82,4 @@ for label, result, path, better, target in rows:
     if markdown:
         print(f"| {label} | {fmt(node)} | {fmt(rust)} | {adv_s} | {tgt} |")
     else:
-        print(f"{label:<36} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")
+        print(f"{label:<52} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")

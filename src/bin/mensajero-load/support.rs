@@ -47,9 +47,20 @@ pub struct SupportArgs {
     /// Ask for acks (mensajero answers them; the seed ignores them).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub ack: bool,
+    /// How a fixed rate is paced: `timer` (each user's tokio interval; sends due within the
+    /// same millisecond of tokio's timer leave together) or `thread` (a thread releases each
+    /// send at its own instant: an even stream, so less batching for the server).
+    #[arg(long, value_enum, default_value_t = Pacing::Timer)]
+    pub pacing: Pacing,
     /// Message text length in bytes (at least the 24 the generator needs).
     #[arg(long, default_value_t = 48)]
     pub size: usize,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    Timer,
+    Thread,
 }
 
 struct Shared {
@@ -60,6 +71,8 @@ struct Shared {
     /// Per user: how many admins hold each in-flight message (indexed by seq % RING).
     copies: Vec<Box<[AtomicU8]>>,
     permits: Vec<Semaphore>,
+    /// Fixed-rate mode: sends due, per user, released by the pacer thread.
+    ticks: Vec<Semaphore>,
     sent: AtomicU64,
     completed: AtomicU64,
     completed_in_window: AtomicU64,
@@ -134,6 +147,7 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
         permits: (0..s.users)
             .map(|_| Semaphore::new(initial_permits))
             .collect(),
+        ticks: (0..s.users).map(|_| Semaphore::new(0)).collect(),
         sent: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         completed_in_window: AtomicU64::new(0),
@@ -151,6 +165,10 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
         .into_iter()
         .map(|ws| tokio::spawn(admin_loop(ws, shared.clone(), stopped.clone())))
         .collect();
+    let pacer = (s.rate > 0 && s.pacing == Pacing::Thread).then(|| {
+        let shared = shared.clone();
+        std::thread::spawn(move || pace(&shared, stop_at))
+    });
     let user_tasks: Vec<_> = user_ws
         .into_iter()
         .enumerate()
@@ -171,6 +189,9 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     }
     for t in &user_tasks {
         t.abort();
+    }
+    if let Some(pacer) = pacer {
+        let _ = pacer.join();
     }
     let _ = stop.send(true);
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
@@ -264,7 +285,8 @@ async fn user_loop(
     let s = &shared.args;
     let padding = "x".repeat(s.size.saturating_sub(24));
     let mut seq: u64 = 0;
-    let mut ticker = (s.rate > 0).then(|| {
+    let paced = s.rate > 0;
+    let mut ticker = (paced && s.pacing == Pacing::Timer).then(|| {
         let per_user = (s.rate as f64 / s.users as f64).max(0.001);
         let period = Duration::from_secs_f64(1.0 / per_user);
         // Users start at evenly spread phases of the period: a fixed total rate then
@@ -274,6 +296,7 @@ async fn user_loop(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         t
     });
+    let ticks = &shared.ticks[index];
     let permits = &shared.permits[index];
     loop {
         let may_send = Instant::now() < stop_at;
@@ -295,10 +318,13 @@ async fn user_loop(
             _ = async {
                 match ticker.as_mut() {
                     Some(t) => { t.tick().await; }
-                    None => { permits.acquire().await.expect("open semaphore").forget(); }
+                    None => {
+                        let due = if paced { ticks } else { permits };
+                        due.acquire().await.expect("open semaphore").forget();
+                    }
                 }
             }, if may_send => {
-                if ticker.is_some() {
+                if paced {
                     match permits.try_acquire() {
                         Ok(p) => p.forget(),
                         Err(_) => { shared.throttled.fetch_add(1, Relaxed); continue; }
@@ -313,6 +339,28 @@ async fn user_loop(
             },
             _ = tokio::time::sleep_until(deadline.into()) => return,
         }
+    }
+}
+
+/// `--pacing thread`: releases every send at its own instant, to user after user in turn,
+/// from a thread of its own. Intervals on the runtime tick on tokio's 1 ms timer wheel,
+/// which fires all the sends due within a millisecond together (16 at 15,700/s): their
+/// queueing at the server counts as latency, and the server answers them in one batch.
+/// A late wake-up releases what is due at once, so the rate holds.
+fn pace(shared: &Shared, stop_at: Instant) {
+    let rate = shared.args.rate as f64;
+    let users = shared.ticks.len() as u64;
+    let start = Instant::now();
+    for k in 0u64.. {
+        let due = start + Duration::from_secs_f64(k as f64 / rate);
+        if due >= stop_at {
+            break;
+        }
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        shared.ticks[(k % users) as usize].add_permits(1);
     }
 }
 
