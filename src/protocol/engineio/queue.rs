@@ -268,9 +268,8 @@ impl OutboundQueue {
     }
 
     /// Takes everything queued now, and says whether the queue has ended, under one lock
-    /// (the WebSocket writer asks this on every wake-up).
-    /// The frames come in `into`, which must be empty; the queue keeps `into`'s storage
-    /// for the frames to come.
+    /// (the WebSocket writer asks this on every wake-up). The frames come in `into`,
+    /// which must be empty; the queue keeps `into`'s storage for the frames to come.
     pub(crate) fn take_all_into(&self, into: &mut VecDeque<WireFrame>) -> Option<Ended> {
         debug_assert!(into.is_empty());
         let mut state = self.lock();
