@@ -375,12 +375,7 @@ async fn metrics_count_sessions_and_frames() {
     send(&mut ws, "4a").await;
     assert_eq!(recv_data(&mut ws).await, "4a");
     assert!(metrics.frames_in_total() >= 1);
-    // Counted once `writev` returns, which may be just after the client has read them.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while metrics.frames_out_total() < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(metrics.frames_out_total() >= 2);
+    assert!(frames_out_reaching(metrics, 2).await >= 2);
     send(&mut ws, "1").await;
     expect_closed(&mut ws, Duration::from_secs(1)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -71,12 +71,7 @@ async fn masked_text_and_binary_are_echoed() {
     ws.send(TEXT, long.as_bytes()).await;
     assert_eq!(ws.read_text().await, long);
     assert_eq!(servers.engine.metrics().sessions_websocket(), 1);
-    // Counted by the server thread once written, which may be just after we read them.
-    let counted = tokio::time::Instant::now() + Duration::from_secs(1);
-    while servers.engine.metrics().frames_out_total() < 4 && tokio::time::Instant::now() < counted {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(servers.engine.metrics().frames_out_total(), 4);
+    assert_eq!(frames_out_reaching(servers.engine.metrics(), 4).await, 4);
 }
 
 #[actix_rt::test]

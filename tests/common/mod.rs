@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::{App, web};
 use futures_util::{SinkExt, StreamExt};
 use mensajero::protocol::conformance::{ConformanceOptions, ConformanceServers};
-use mensajero::protocol::engineio::{EngineServer, FrontDoor};
+use mensajero::protocol::engineio::{EngineMetrics, EngineServer, FrontDoor};
 use tokio_tungstenite::tungstenite::Message;
 
 pub type Ws =
@@ -183,4 +183,14 @@ pub async fn send(ws: &mut Ws, text: &str) {
 
 pub async fn send_binary(ws: &mut Ws, data: &[u8]) {
     ws.send(Message::binary(data.to_vec())).await.expect("send");
+}
+
+/// `frames_out_total` once it reaches `at_least` (or after 1 s): frames are counted when
+/// `writev` returns, which may be just after the client has read them.
+pub async fn frames_out_reaching(metrics: &EngineMetrics, at_least: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while metrics.frames_out_total() < at_least && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    metrics.frames_out_total()
 }
