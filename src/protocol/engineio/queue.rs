@@ -84,6 +84,9 @@ pub(crate) struct OutboundQueue {
     metrics: Arc<EngineMetrics>,
 }
 
+/// Frames in one take after which the queue keeps its deque's storage (see `take_all`).
+const KEEP_STORAGE_AFTER: usize = 8;
+
 #[derive(Default)]
 struct QueueState {
     frames: VecDeque<WireFrame>,
@@ -267,11 +270,14 @@ impl OutboundQueue {
         Poll::Pending
     }
 
-    /// Takes everything queued now, and says whether the queue has ended, under one lock
-    /// (the WebSocket writer asks this on every wake-up). The frames come in `into`,
-    /// which must be empty; the queue keeps `into`'s storage for the frames to come.
-    pub(crate) fn take_all_into(&self, into: &mut VecDeque<WireFrame>) -> Option<Ended> {
-        debug_assert!(into.is_empty());
+    /// Hands everything queued now to `each`, in order, and says whether the queue has
+    /// ended, under one lock (the WebSocket writer asks this on every wake-up). `each`
+    /// only moves the frames on; it runs under the lock so that the deque's storage
+    /// stays here for the frames to come. It is kept after a take of
+    /// [`KEEP_STORAGE_AFTER`] frames or more (a connection that gets bunches, an admin,
+    /// then queues without allocating) and freed after a smaller one (a user's ack, an
+    /// idle socket's last frame), so a quiet connection holds none.
+    pub(crate) fn take_all(&self, mut each: impl FnMut(WireFrame)) -> Option<Ended> {
         let mut state = self.lock();
         let ended = if state.discarded {
             Some(Ended::Discarded)
@@ -281,12 +287,18 @@ impl OutboundQueue {
             None
         };
         state.woken = false;
-        std::mem::swap(&mut state.frames, into);
+        let taken = state.frames.len();
+        for frame in state.frames.drain(..) {
+            each(frame);
+        }
+        if taken < KEEP_STORAGE_AFTER {
+            state.frames = VecDeque::new();
+        }
         drop(state);
-        if !into.is_empty() {
+        if taken > 0 {
             self.metrics
                 .outbound_queued
-                .fetch_sub(into.len() as u64, Ordering::Relaxed);
+                .fetch_sub(taken as u64, Ordering::Relaxed);
         }
         ended
     }
@@ -350,16 +362,39 @@ mod tests {
         // One wake-up per registration, not per frame.
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
-        let mut frames = VecDeque::with_capacity(16);
-        let ended = queue.take_all_into(&mut frames);
+        let mut frames = Vec::new();
+        let ended = queue.take_all(|frame| frames.push(frame));
         assert_eq!((frames.len(), ended), (2, None));
         frames.clear();
         assert_eq!(queue.poll_ready(&mut cx), Poll::Pending);
         queue.close();
         assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
         assert_eq!(queue.poll_ready(&mut cx), Poll::Ready(()));
-        assert_eq!(queue.take_all_into(&mut frames), Some(Ended::Closed));
+        assert_eq!(
+            queue.take_all(|frame| frames.push(frame)),
+            Some(Ended::Closed)
+        );
         assert!(frames.is_empty());
+    }
+
+    #[test]
+    fn storage_is_kept_after_a_bunch_and_freed_after_a_frame() {
+        let queue = OutboundQueue::new(64, Arc::new(EngineMetrics::default()));
+        let mut taken = Vec::new();
+        for _ in 0..KEEP_STORAGE_AFTER {
+            queue.push(text("4a")).unwrap();
+        }
+        assert_eq!(queue.take_all(|frame| taken.push(frame)), None);
+        assert_eq!(taken.len(), KEEP_STORAGE_AFTER);
+        assert!(queue.lock().frames.capacity() >= KEEP_STORAGE_AFTER);
+        queue.push(text("4b")).unwrap();
+        queue.take_all(|frame| taken.push(frame));
+        assert_eq!(
+            queue.lock().frames.capacity(),
+            0,
+            "a quiet connection holds none"
+        );
+        assert_eq!(taken.len(), KEEP_STORAGE_AFTER + 1);
     }
 
     #[test]

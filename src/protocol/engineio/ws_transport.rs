@@ -53,6 +53,26 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
 }
 
+fn push(out: &mut VecDeque<OutFrame>, opcode: u8, payload: Bytes, messages: u8) {
+    out.push_back(OutFrame {
+        opcode,
+        payload,
+        messages,
+    });
+}
+
+fn push_wire(out: &mut VecDeque<OutFrame>, frame: WireFrame) {
+    match frame {
+        WireFrame::Text(text) => push(out, ws_frame::OP_TEXT, text.into_bytes(), 1),
+        WireFrame::Binary(data) => push(out, ws_frame::OP_BINARY, data, 1),
+        WireFrame::Group(parts) => {
+            for part in parts.iter() {
+                push_wire(out, part.clone());
+            }
+        }
+    }
+}
+
 /// A frame to send, header not yet encoded.
 struct OutFrame {
     opcode: u8,
@@ -99,11 +119,6 @@ pub(crate) struct WsConnection {
     shared: Arc<EngineShared>,
     decoder: Decoder,
     out: VecDeque<OutFrame>,
-    /// The deque the last take from the queue came in, emptied, handed back to the queue
-    /// at the next take: a connection that gets frames in bunches (an admin) then
-    /// queues them without allocating. Kept only after a bunch, so a connection that
-    /// gets a frame at a time keeps no memory for it.
-    spare: VecDeque<WireFrame>,
     /// Bytes of `out.front()` (header, then payload) already written.
     sent: usize,
     /// When a stuck write makes the client a slow consumer.
@@ -148,7 +163,6 @@ impl WsConnection {
             shared,
             decoder,
             out: VecDeque::new(),
-            spare: VecDeque::new(),
             sent: 0,
             write_deadline: None,
             reading: true,
@@ -267,18 +281,11 @@ impl WsConnection {
     /// takes now, or says how the connection ends.
     fn write_queued(&mut self, mode: Mode) -> Option<End> {
         if mode == Mode::Active && self.out.is_empty() {
-            let mut frames = std::mem::take(&mut self.spare);
-            match self.queue.take_all_into(&mut frames) {
+            let out = &mut self.out;
+            match self.queue.take_all(|frame| push_wire(out, frame)) {
                 Some(Ended::Discarded) => return Some(End::Drop),
-                Some(Ended::Closed) if frames.is_empty() => return Some(End::Graceful),
+                Some(Ended::Closed) if self.out.is_empty() => return Some(End::Graceful),
                 _ => {}
-            }
-            let bunch = frames.len() > 1;
-            for frame in frames.drain(..) {
-                self.push_wire(frame);
-            }
-            if bunch {
-                self.spare = frames;
             }
         }
         if let Err(error) = self.flush() {
@@ -428,23 +435,7 @@ impl WsConnection {
     }
 
     fn push(&mut self, opcode: u8, payload: Bytes, messages: u8) {
-        self.out.push_back(OutFrame {
-            opcode,
-            payload,
-            messages,
-        });
-    }
-
-    fn push_wire(&mut self, frame: WireFrame) {
-        match frame {
-            WireFrame::Text(text) => self.push(ws_frame::OP_TEXT, text.into_bytes(), 1),
-            WireFrame::Binary(data) => self.push(ws_frame::OP_BINARY, data, 1),
-            WireFrame::Group(parts) => {
-                for part in parts.iter() {
-                    self.push_wire(part.clone());
-                }
-            }
-        }
+        push(&mut self.out, opcode, payload, messages);
     }
 
     /// Writes as much of `out` as the socket takes now, many frames per call.
