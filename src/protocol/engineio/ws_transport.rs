@@ -53,6 +53,15 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
 }
 
+/// A frame to send, header not yet encoded.
+struct OutFrame {
+    opcode: u8,
+    payload: Bytes,
+    /// Engine.IO messages it carries, for `frames_out_total` (0 for WebSocket control).
+    messages: u8,
+}
+
+/// Queues a frame to send on `out`.
 fn push(out: &mut VecDeque<OutFrame>, opcode: u8, payload: Bytes, messages: u8) {
     out.push_back(OutFrame {
         opcode,
@@ -61,6 +70,7 @@ fn push(out: &mut VecDeque<OutFrame>, opcode: u8, payload: Bytes, messages: u8) 
     });
 }
 
+/// Queues what the session queued on `out`, a WebSocket frame per Engine.IO packet.
 fn push_wire(out: &mut VecDeque<OutFrame>, frame: WireFrame) {
     match frame {
         WireFrame::Text(text) => push(out, ws_frame::OP_TEXT, text.into_bytes(), 1),
@@ -71,14 +81,6 @@ fn push_wire(out: &mut VecDeque<OutFrame>, frame: WireFrame) {
             }
         }
     }
-}
-
-/// A frame to send, header not yet encoded.
-struct OutFrame {
-    opcode: u8,
-    payload: Bytes,
-    /// Engine.IO messages it carries, for `frames_out_total` (0 for WebSocket control).
-    messages: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
