@@ -187,6 +187,27 @@ async fn a_malformed_websocket_packet_closes_the_session() {
     expect_closed(&mut ws, Duration::from_secs(1)).await;
 }
 
+/// Engine.IO v4's heartbeat goes one way (the server pings); like Node, a client PING
+/// ends the session rather than queueing a PONG for it.
+#[actix_rt::test]
+async fn a_client_ping_ends_the_session_on_both_transports() {
+    let (addr, servers) = conformance(options());
+    let (mut ws, _) = ws_session(addr, PATH).await;
+    send(&mut ws, "4still open").await;
+    assert_eq!(recv_data(&mut ws).await, "4still open");
+    send(&mut ws, "2").await;
+    expect_closed(&mut ws, Duration::from_secs(1)).await;
+
+    let client = http();
+    let (sid, _) = polling_handshake(&client, addr, PATH).await;
+    let session = url(addr, PATH, &format!("EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(post(&client, &session, "2").await.0, 200);
+    // The session is gone: its next GET is refused as an unknown session.
+    assert_eq!(get(&client, &session).await.0, 400);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(servers.engine.metrics().sessions_open(), 0);
+}
+
 #[actix_rt::test]
 async fn websocket_echoes_text_and_binary() {
     let (addr, _) = conformance(options());

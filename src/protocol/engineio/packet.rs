@@ -27,7 +27,7 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     Close,
-    /// Clients only ping during the upgrade probe, but any data is echoed in the PONG.
+    /// Clients ping only to probe an upgrade (`2probe`); a PING on an open session ends it.
     Ping(ByteString),
     Pong(ByteString),
     Message(Message),

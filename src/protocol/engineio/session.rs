@@ -177,11 +177,16 @@ impl<C: EngineConnection> EngineSession<C> {
                     self.close(CloseReason::ClientClose, ctx);
                 }
             }
-            Inbound::Ping(data) => {
-                let mut pong = String::with_capacity(1 + data.len());
-                pong.push('3');
-                pong.push_str(&data);
-                self.queue.push_control(WireFrame::Text(pong.into()));
+            Inbound::Ping(_) => {
+                // In Engine.IO v4 the server pings and the client answers (the upgrade's
+                // `2probe` is the transport's, never the session's). Node ends such a
+                // session ("invalid heartbeat direction"); answering it would let a client
+                // queue PONGs, which are control frames outside the queue's bound.
+                log::info!(
+                    "engine.io session {} closed: the client sent PING (the server pings in v4)",
+                    self.sid
+                );
+                self.close(CloseReason::ParseError, ctx);
             }
             Inbound::Pong(_) => {
                 // An unsolicited PONG must not start a second heartbeat.
