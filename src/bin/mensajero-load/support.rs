@@ -5,7 +5,7 @@
 //! Flow control is by completion, not by ack, so servers without acks measure the same way.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -72,6 +72,7 @@ struct Shared {
     permits: Vec<Semaphore>,
     /// Fixed-rate mode: sends due, per user, released by the pacer thread.
     ticks: Vec<Semaphore>,
+    /// Messages sent, and [`SENDING_CLOSED`] once the window has ended (see `count_send`).
     sent: AtomicU64,
     completed: AtomicU64,
     completed_in_window: AtomicU64,
@@ -82,7 +83,30 @@ struct Shared {
     throttled: AtomicU64,
 }
 
+/// Set in `Shared::sent` when sending ends: from then on no user counts another message.
+const SENDING_CLOSED: u64 = 1 << 63;
+
 impl Shared {
+    /// Counts a message about to be sent, unless sending has ended. One atomic step, so
+    /// that a user preempted between a check of the clock and the count cannot send a
+    /// message after the drain has decided that everything sent is complete.
+    fn count_send(&self) -> bool {
+        self.sent
+            .fetch_update(SeqCst, SeqCst, |n| {
+                (n & SENDING_CLOSED == 0).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Ends sending and returns how many messages were sent, final from now on.
+    fn close_sending(&self) -> u64 {
+        self.sent.fetch_or(SENDING_CLOSED, SeqCst) & !SENDING_CLOSED
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(SeqCst) & !SENDING_CLOSED
+    }
+
     fn in_window(&self, now: Instant) -> bool {
         now >= self.window.0 && now < self.window.1
     }
@@ -185,7 +209,8 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     let memory_at_end = args.server_pid.and_then(procstat::memory_kib);
 
     // Drain: stop when everything sent is complete, or at the deadline.
-    while Instant::now() < deadline && shared.completed.load(Relaxed) < shared.sent.load(Relaxed) {
+    let sent = shared.close_sending();
+    while Instant::now() < deadline && shared.completed.load(Relaxed) < sent {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for t in &user_tasks {
@@ -242,7 +267,7 @@ fn summary(
         })
     };
     let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
-    let sent = shared.sent.load(Relaxed);
+    let sent = shared.sent();
     let completed = shared.completed.load(Relaxed);
     json!({
         "scenario": "support",
@@ -331,11 +356,12 @@ async fn user_loop(
                         Err(_) => { shared.throttled.fetch_add(1, Relaxed); continue; }
                     }
                 }
+                // A tick that came due before the end may be taken after it.
+                if !shared.count_send() { continue; }
                 let micros = shared.start.elapsed().as_micros() as u64;
                 let text = format!("{index}:{seq}:{micros}:{padding}");
                 let packet = client::event_packet(s.ack.then_some(seq), "mensaje_privado", &json!({"para": s.desk, "mensaje": text}));
                 seq += 1;
-                shared.sent.fetch_add(1, Relaxed);
                 if sink.send(packet).await.is_err() { return; }
             },
             _ = tokio::time::sleep_until(deadline.into()) => return,
