@@ -38,6 +38,9 @@ const CLOSE_POLL_GRACE: Duration = Duration::from_millis(100);
 pub(crate) enum TransportMsg {
     /// A packet read from the WebSocket.
     Packet(Inbound),
+    /// Answered once everything sent before it has been handled; dropped unanswered when
+    /// the session is closing.
+    Confirm(oneshot::Sender<()>),
     /// The packets of one polling POST, in order.
     Packets(Vec<Inbound>),
     /// The client sent something that is not Engine.IO.
@@ -388,6 +391,9 @@ impl<C: EngineConnection> Handler<TransportMsg> for EngineSession<C> {
         }
         match msg {
             TransportMsg::Packet(packet) => self.on_packet(packet, ctx),
+            TransportMsg::Confirm(reply) => {
+                let _ = reply.send(());
+            }
             TransportMsg::Packets(packets) => {
                 if self.client_closing {
                     return Ok(());

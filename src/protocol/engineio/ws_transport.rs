@@ -23,11 +23,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix::Recipient;
-use actix::dev::SendError;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::ReadHalf;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::app::CloseReason;
@@ -42,6 +42,9 @@ const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a closing connection waits for the client to acknowledge our close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Packets handed to the session before the reader waits for it to handle them.
+const UNCONFIRMED_MAX: u8 = 16;
 
 /// Frames handed to one `writev` (two slices each, well under `IOV_MAX`).
 const WRITE_BATCH: usize = 64;
@@ -126,6 +129,8 @@ pub(crate) struct WsConnection {
     /// When a stuck write makes the client a slow consumer.
     write_deadline: Option<Instant>,
     reading: bool,
+    /// Packets handed to the session since it last confirmed handling them all.
+    unconfirmed: u8,
     start: Mode,
 }
 
@@ -168,6 +173,7 @@ impl WsConnection {
             sent: 0,
             write_deadline: None,
             reading: true,
+            unconfirmed: 0,
             start,
         }
     }
@@ -365,26 +371,27 @@ impl WsConnection {
                 }
                 continue;
             }
-            // Queued without waiting for the answer while the session's mailbox has room
-            // (a request per packet would cost a channel and a wake-up of this task);
-            // once it is full, reading waits for room, so a flood stays bounded.
-            let handled = match self.session.try_send(TransportMsg::Packet(packet)) {
-                Ok(()) => true,
-                Err(SendError::Full(packet)) => {
-                    let handled = matches!(self.session.send(packet).await, Ok(Ok(())));
-                    // The session has been answering the packets before this one: write
-                    // what it queued, or a long read would fill its queue unsent and end
-                    // a client that reads as it writes as a slow consumer.
-                    if let Some(end) = self.write_queued(*mode) {
-                        return Some(end);
-                    }
-                    handled
+            // Handed on without waiting for its answer: a request per packet would cost a
+            // channel and a second wake-up of this task. Every `UNCONFIRMED_MAX` packets
+            // the reader waits until the session has handled them, so a flood stays
+            // bounded. (Not actix's bounded `try_send`/`send`: a sender that fills the
+            // mailbox is parked without a waker, and its next `send` can wait forever.)
+            self.session.do_send(TransportMsg::Packet(packet));
+            self.unconfirmed += 1;
+            if self.unconfirmed >= UNCONFIRMED_MAX {
+                self.unconfirmed = 0;
+                let (confirm, confirmed) = oneshot::channel();
+                self.session.do_send(TransportMsg::Confirm(confirm));
+                if confirmed.await.is_err() {
+                    // The session is closing; its queue tells us when to stop writing.
+                    self.reading = false;
                 }
-                Err(SendError::Closed(_)) => false,
-            };
-            if !handled {
-                // The session is closing; its queue tells us when to stop writing.
-                self.reading = false;
+                // Write what the session queued meanwhile: a long read would otherwise fill
+                // its queue unsent and end a client that reads as it writes as a slow
+                // consumer.
+                if let Some(end) = self.write_queued(*mode) {
+                    return Some(end);
+                }
             }
         }
         None
