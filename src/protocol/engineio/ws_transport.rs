@@ -9,8 +9,10 @@
 //! many frames per system call. Every buffer is bounded: reads by `maxPayload`, writes by
 //! the session's queue (nothing is taken from it while a previous batch is unsent).
 //!
-//! Reads wait for the session to handle each packet (`send`, not `do_send`), so a client
-//! that floods us waits for its actor instead of filling a mailbox.
+//! Packets go to the session without waiting for each answer, but every
+//! [`UNCONFIRMED_MAX`] of them reading waits until the session has handled them (a
+//! `Confirm`), so a client that floods us waits for its actor instead of filling a
+//! mailbox; while it waits, what the session queued meanwhile is written.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
