@@ -135,6 +135,12 @@ impl Frame {
     pub fn wire(&self) -> &WireFrame {
         &self.wire
     }
+
+    /// The frame as the engine sends it, for one recipient: moved, where a clone of a
+    /// frame just encoded would allocate the bytes' shared header to count one owner.
+    pub fn into_wire(self) -> WireFrame {
+        self.wire
+    }
 }
 
 /// What every session of one Socket.IO server shares.

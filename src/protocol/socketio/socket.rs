@@ -76,11 +76,7 @@ impl Socket {
     }
     /// Encode and queue one event. Never blocks; a full queue closes the session.
     pub fn emit(&self, event: &str, payload: Payload) -> Result<(), SendError> {
-        self.send(&Frame::event_payload(
-            &self.inner.namespace,
-            event,
-            &payload,
-        ))
+        self.push(Frame::event_payload(&self.inner.namespace, event, &payload).into_wire())
     }
     /// Queue an already encoded frame (see [`Frame::event`]); a fan-out encodes once and
     /// sends the same frame to every recipient.
@@ -168,19 +164,13 @@ pub struct AckSender {
 
 impl AckSender {
     pub fn send(self, payload: Payload) -> Result<(), SendError> {
-        self.socket.push(
-            Frame::ack(self.socket.namespace(), self.id, &payload)
-                .wire()
-                .clone(),
-        )
+        self.socket
+            .push(Frame::ack(self.socket.namespace(), self.id, &payload).into_wire())
     }
 
     /// Answer with one argument, serialized straight into the packet.
     pub fn send_with<T: serde::Serialize + ?Sized>(self, arg: &T) -> Result<(), SendError> {
-        self.socket.push(
-            Frame::ack_with(self.socket.namespace(), self.id, arg)
-                .wire()
-                .clone(),
-        )
+        self.socket
+            .push(Frame::ack_with(self.socket.namespace(), self.id, arg).into_wire())
     }
 }
