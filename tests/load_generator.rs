@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{Broker, SECRET};
 
-/// Runs the generator against `broker` and returns its summary.
-fn generate(broker: &Broker, scenario: &[&str]) -> Value {
+/// Runs the generator against `broker` with `scenario` (its arguments, space-separated)
+/// and returns its summary.
+fn generate(broker: &Broker, scenario: &str) -> Value {
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_mensajero-load"))
         .args([
@@ -22,7 +23,7 @@ fn generate(broker: &Broker, scenario: &[&str]) -> Value {
             "test",
         ])
         .args(["--server-pid", &broker.child.id().to_string()])
-        .args(scenario)
+        .args(scenario.split_whitespace())
         .output()
         .expect("run mensajero-load");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -45,23 +46,9 @@ fn support_at_a_fixed_rate(pacing: &str) {
     let broker = Broker::start();
     let summary = generate(
         &broker,
-        &[
-            "support",
-            "--users",
-            "10",
-            "--admins",
-            "2",
-            "--rate",
-            "400",
-            "--duration",
-            "2",
-            "--warmup",
-            "1",
-            "--drain",
-            "3",
-            "--pacing",
-            pacing,
-        ],
+        &format!(
+            "support --users 10 --admins 2 --rate 400 --duration 2 --warmup 1 --drain 3 --pacing {pacing}"
+        ),
     );
     let sent = summary["sent"].as_u64().unwrap();
     // 400/s for the 3 s of warm-up and measurement.
@@ -98,23 +85,7 @@ fn support_with_a_bound_in_flight_never_exceeds_it() {
     let broker = Broker::start();
     let summary = generate(
         &broker,
-        &[
-            "support",
-            "--users",
-            "4",
-            "--admins",
-            "1",
-            "--rate",
-            "0",
-            "--in-flight",
-            "2",
-            "--duration",
-            "1",
-            "--warmup",
-            "1",
-            "--drain",
-            "3",
-        ],
+        "support --users 4 --admins 1 --rate 0 --in-flight 2 --duration 1 --warmup 1 --drain 3",
     );
     assert_eq!(summary["lost"], 0, "{summary}");
     assert_eq!(summary["completed"], summary["sent"]);
@@ -125,18 +96,7 @@ fn support_with_a_bound_in_flight_never_exceeds_it() {
 #[test]
 fn idle_holds_its_connections_and_reads_the_servers_memory() {
     let broker = Broker::start();
-    let summary = generate(
-        &broker,
-        &[
-            "idle",
-            "--connections",
-            "300",
-            "--hold",
-            "1",
-            "--concurrency",
-            "16",
-        ],
-    );
+    let summary = generate(&broker, "idle --connections 300 --hold 1 --concurrency 16");
     assert_eq!(summary["connections"], 300, "{summary}");
     let per_connection = summary["rss_bytes_per_connection"].as_f64().unwrap();
     // Anything from a few hundred bytes to a megabyte is plausible; zero or negative is not.

@@ -445,6 +445,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::broker::messages::PostOutcome;
     use crate::broker::validation::PostRequest;
     use crate::broker::{Peer, PeerGone, Role};
 
@@ -496,6 +497,28 @@ mod tests {
         }
     }
 
+    /// `from` (as `identity`) writes "hola" to `para`; resolves with the post's outcome.
+    fn post(
+        server: &Addr<ChatServer<Recorder>>,
+        from: SocketKey,
+        identity: Identity,
+        para: &str,
+    ) -> oneshot::Receiver<PostOutcome> {
+        let (answer_to, answer) = oneshot::channel();
+        server.do_send(Post {
+            from,
+            identity,
+            request: PostRequest {
+                para: para.into(),
+                mensaje: "hola".into(),
+            },
+            reply: PostReply::new(move |outcome| {
+                let _ = answer_to.send(outcome);
+            }),
+        });
+        answer
+    }
+
     #[actix_rt::test]
     async fn each_socket_gets_one_copy_and_the_sender_the_ack() {
         let log = Log::default();
@@ -527,20 +550,7 @@ mod tests {
         }
         let post = |from: &str, para: &str| {
             let (key, identity) = keys[from].clone();
-            let request = PostRequest {
-                para: para.into(),
-                mensaje: "hola".into(),
-            };
-            let (answer_to, answer) = oneshot::channel();
-            server.do_send(Post {
-                from: key,
-                identity,
-                request,
-                reply: PostReply::new(move |outcome| {
-                    let _ = answer_to.send(outcome);
-                }),
-            });
-            answer
+            post(&server, key, identity, para)
         };
 
         // ana writes to the desk: every admin socket once (the one named admin too), her
@@ -629,18 +639,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2900)).await;
         assert_eq!(*expired.lock().unwrap(), ["sonia", "luis"]);
 
-        let (answer_to, answer) = oneshot::channel();
-        server.do_send(Post {
-            from: ana,
-            identity: who("ana", Role::User),
-            request: PostRequest {
-                para: "admin".into(),
-                mensaje: "hola".into(),
-            },
-            reply: PostReply::new(move |outcome| {
-                let _ = answer_to.send(outcome);
-            }),
-        });
+        let answer = post(&server, ana, who("ana", Role::User), "admin");
         let id = answer.await.unwrap().unwrap().id;
         assert_eq!(
             *log.lock().unwrap(),
