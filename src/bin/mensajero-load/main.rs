@@ -5,7 +5,8 @@
 //! - `support`: U users and A admins; users write to the desk at a fixed total rate, or as
 //!   fast as a bounded number of in-flight messages per user allows. A message is complete
 //!   when every admin has it. Reports messages/s, deliveries/s, acks/s, end-to-end latency
-//!   percentiles and lost messages.
+//!   percentiles and lost messages; with `--server-pid`/`--db-pid`, CPU and context
+//!   switches per message of each, and the machine's idle cores over the window.
 //! - `idle`: N connections held for S seconds; reports the handshake rate and the server's
 //!   resident memory per connection (read from /proc when `--server-pid` is given).
 //!

@@ -1,4 +1,9 @@
-//! CPU time and resident memory of another process, from /proc.
+//! CPU time, context switches and resident memory of another process, and the
+//! machine's idle time, from /proc.
+//!
+//! Context switches are reported beside CPU because on a VM each sleep and wake of a
+//! thread costs far more than the work around it: per message, they say whether a
+//! figure is bound by work or by hand-offs between threads.
 
 use std::time::Instant;
 
@@ -8,6 +13,8 @@ const TICKS_PER_SEC: f64 = 100.0;
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub cpu_secs: f64,
+    /// Voluntary and involuntary context switches of all its threads so far.
+    pub switches: u64,
     pub at: Instant,
 }
 
@@ -20,8 +27,47 @@ pub fn cpu(pid: u32) -> Option<Sample> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some(Sample {
         cpu_secs: (utime + stime) / TICKS_PER_SEC,
+        switches: context_switches(pid),
         at: Instant::now(),
     })
+}
+
+/// The process's own status counts only its main thread: sum over every thread.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Context switches per second between two samples.
+pub fn switch_rate(before: Sample, after: Sample) -> f64 {
+    let wall = after.at.duration_since(before.at).as_secs_f64();
+    if wall > 0.0 {
+        after.switches.saturating_sub(before.switches) as f64 / wall
+    } else {
+        0.0
+    }
+}
+
+/// Idle (and iowait) time of the whole machine so far, in seconds of one core.
+pub fn machine_idle_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<f64> = cpu
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    Some((fields.get(3)? + fields.get(4)?) / TICKS_PER_SEC)
 }
 
 /// Share of one core used between two samples.

@@ -203,9 +203,11 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     tokio::time::sleep_until(window.0.into()).await;
     let server_before = args.server_pid.and_then(procstat::cpu);
     let db_before = args.db_pid.and_then(procstat::cpu);
+    let idle_before = procstat::machine_idle_secs();
     tokio::time::sleep_until(window.1.into()).await;
     let server_after = args.server_pid.and_then(procstat::cpu);
     let db_after = args.db_pid.and_then(procstat::cpu);
+    let idle_after = procstat::machine_idle_secs();
     let memory_at_end = args.server_pid.and_then(procstat::memory_kib);
 
     // Drain: stop when everything sent is complete, or at the deadline.
@@ -234,6 +236,7 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
         handshake_secs,
         (server_before, server_after),
         (db_before, db_after),
+        idle_before.zip(idle_after).map(|(a, b)| b - a),
         memory_at_end,
     ))
 }
@@ -247,6 +250,7 @@ fn summary(
     handshake_secs: f64,
     server_cpu: (Option<procstat::Sample>, Option<procstat::Sample>),
     db_cpu: (Option<procstat::Sample>, Option<procstat::Sample>),
+    machine_idle_secs: Option<f64>,
     memory: Option<(u64, u64)>,
 ) -> Value {
     let secs = s.duration as f64;
@@ -257,6 +261,12 @@ fn summary(
     };
     let server_share = share(server_cpu);
     let db_share = share(db_cpu);
+    let switches = |pair: (Option<procstat::Sample>, Option<procstat::Sample>)| match pair {
+        (Some(a), Some(b)) => Some(procstat::switch_rate(a, b)),
+        _ => None,
+    };
+    let per_msg =
+        |per_sec: Option<f64>| per_sec.map(|r| if msgs > 0.0 { r * secs / msgs } else { 0.0 });
     let per_msg_us = |share: Option<f64>| {
         share.map(|c| {
             if msgs > 0.0 {
@@ -294,6 +304,9 @@ fn summary(
         "server_cpu_us_per_msg": per_msg_us(server_share),
         "db_cpu_cores": db_share,
         "db_cpu_us_per_msg": per_msg_us(db_share),
+        "server_switches_per_msg": per_msg(switches(server_cpu)),
+        "db_switches_per_msg": per_msg(switches(db_cpu)),
+        "machine_idle_cores": machine_idle_secs.map(|idle| idle / secs),
         "server_rss_kib": memory.map(|m| m.0),
         "server_peak_rss_kib": memory.map(|m| m.1),
         "connect_secs": handshake_secs,
