@@ -68,10 +68,16 @@ fn support_at_a_fixed_rate(pacing: &str) {
     // At 400/s the broker sleeps between the generator's ticks, so each tick wakes it.
     let switches = summary["server_switches_per_msg"].as_f64().unwrap();
     assert!(switches > 0.0, "{summary}");
-    assert!(summary["db_switches_per_msg"].is_null(), "no --db-pid given");
+    assert!(
+        summary["db_switches_per_msg"].is_null(),
+        "no --db-pid given"
+    );
     let cores = std::thread::available_parallelism().unwrap().get() as f64;
     let idle = summary["machine_idle_cores"].as_f64().unwrap();
-    assert!((0.0..=cores + 0.1).contains(&idle), "idle {idle} of {cores} cores");
+    assert!(
+        (0.0..=cores + 0.1).contains(&idle),
+        "idle {idle} of {cores} cores"
+    );
     // Two admins, each holding every message once.
     let deliveries = summary["deliveries_per_s"].as_f64().unwrap();
     assert!((1.8 * rate..=2.2 * rate).contains(&deliveries), "{summary}");

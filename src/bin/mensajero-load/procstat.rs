@@ -49,16 +49,6 @@ fn context_switches(pid: u32) -> u64 {
         .sum()
 }
 
-/// Context switches per second between two samples.
-pub fn switch_rate(before: Sample, after: Sample) -> f64 {
-    let wall = after.at.duration_since(before.at).as_secs_f64();
-    if wall > 0.0 {
-        after.switches.saturating_sub(before.switches) as f64 / wall
-    } else {
-        0.0
-    }
-}
-
 /// Idle (and iowait) time of the whole machine so far, in seconds of one core.
 pub fn machine_idle_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -72,9 +62,18 @@ pub fn machine_idle_secs() -> Option<f64> {
 
 /// Share of one core used between two samples.
 pub fn core_share(before: Sample, after: Sample) -> f64 {
+    per_second(before, after, |s| s.cpu_secs)
+}
+
+/// Context switches per second between two samples.
+pub fn switch_rate(before: Sample, after: Sample) -> f64 {
+    per_second(before, after, |s| s.switches as f64)
+}
+
+fn per_second(before: Sample, after: Sample, value: impl Fn(&Sample) -> f64) -> f64 {
     let wall = after.at.duration_since(before.at).as_secs_f64();
     if wall > 0.0 {
-        (after.cpu_secs - before.cpu_secs) / wall
+        (value(&after) - value(&before)).max(0.0) / wall
     } else {
         0.0
     }
