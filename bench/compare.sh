@@ -30,6 +30,13 @@ if [ ! -d "$seed/node_modules/socket.io" ]; then
   rm -rf "$seed" && cp -r "$SEED_SRC" "$seed" && (cd "$seed" && npm ci --no-audit --no-fund >/dev/null)
 fi
 
+# Which machine of the kind this is: figures move with the CPU model (see BENCHMARKS.md).
+{
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
+  echo "node: $(node --version), mariadb: $(mariadb --version | grep -o 'Distrib [^,]*' | cut -d' ' -f2)"
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+} | tee "$results/machine.txt"
+
 echo "== databases (MariaDB at 127.0.0.1:3306)"
 mariadb -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS seed_node; CREATE DATABASE IF NOT EXISTS mensajero_bench'
 mariadb -h127.0.0.1 -uroot seed_node < "$seed/schema.sql"

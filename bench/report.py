@@ -70,6 +70,13 @@ def fmt(v):
     return f"{v:,}"
 
 
+try:
+    with open(os.path.join(results, "machine.txt")) as f:
+        print("; ".join(line.strip() for line in f if line.strip()))
+        print()
+except OSError:
+    pass
+
 if markdown:
     print("| figure | Node seed | mensajero | mensajero's advantage | target |")
     print("| --- | ---: | ---: | ---: | ---: |")
