@@ -110,10 +110,7 @@ pub async fn run(args: &crate::Args, s: &IdleArgs) -> Result<Value, String> {
         }
         _ => None,
     };
-    let idle_cpu = match (server_cpu_before, server_cpu_after) {
-        (Some(a), Some(b)) => Some(procstat::core_share(a, b)),
-        _ => None,
-    };
+    let idle_cpu = procstat::between((server_cpu_before, server_cpu_after), procstat::core_share);
     Ok(json!({
         "scenario": "idle",
         "url": args.url,

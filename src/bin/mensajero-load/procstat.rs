@@ -60,6 +60,16 @@ pub fn machine_idle_secs() -> Option<f64> {
     Some((fields.get(3)? + fields.get(4)?) / TICKS_PER_SEC)
 }
 
+/// A process's samples at the start and at the end of a measured window.
+pub type SamplePair = (Option<Sample>, Option<Sample>);
+
+/// `measure` over the window, when both ends were sampled.
+pub fn between(pair: SamplePair, measure: fn(Sample, Sample) -> f64) -> Option<f64> {
+    pair.0
+        .zip(pair.1)
+        .map(|(before, after)| measure(before, after))
+}
+
 /// Share of one core used between two samples.
 pub fn core_share(before: Sample, after: Sample) -> f64 {
     per_second(before, after, |s| s.cpu_secs)

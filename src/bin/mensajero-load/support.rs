@@ -241,9 +241,6 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     ))
 }
 
-/// A process's samples at the start and at the end of the measured window.
-type SamplePair = (Option<procstat::Sample>, Option<procstat::Sample>);
-
 #[allow(clippy::too_many_arguments)]
 fn summary(
     args: &crate::Args,
@@ -251,18 +248,15 @@ fn summary(
     shared: &Shared,
     latency: &Histogram<u64>,
     handshake_secs: f64,
-    server_cpu: SamplePair,
-    db_cpu: SamplePair,
+    server_cpu: procstat::SamplePair,
+    db_cpu: procstat::SamplePair,
     machine_idle_secs: Option<f64>,
     memory: Option<(u64, u64)>,
 ) -> Value {
     let secs = s.duration as f64;
     let msgs = shared.completed_in_window.load(Relaxed) as f64;
-    let between = |pair: SamplePair, measure: fn(procstat::Sample, procstat::Sample) -> f64| {
-        pair.0.zip(pair.1).map(|(a, b)| measure(a, b))
-    };
-    let server_share = between(server_cpu, procstat::core_share);
-    let db_share = between(db_cpu, procstat::core_share);
+    let server_share = procstat::between(server_cpu, procstat::core_share);
+    let db_share = procstat::between(db_cpu, procstat::core_share);
     let per_msg =
         |per_sec: Option<f64>| per_sec.map(|r| if msgs > 0.0 { r * secs / msgs } else { 0.0 });
     let per_msg_us = |share: Option<f64>| per_msg(share).map(|secs_per_msg| secs_per_msg * 1e6);
@@ -294,8 +288,8 @@ fn summary(
         "server_cpu_us_per_msg": per_msg_us(server_share),
         "db_cpu_cores": db_share,
         "db_cpu_us_per_msg": per_msg_us(db_share),
-        "server_switches_per_msg": per_msg(between(server_cpu, procstat::switch_rate)),
-        "db_switches_per_msg": per_msg(between(db_cpu, procstat::switch_rate)),
+        "server_switches_per_msg": per_msg(procstat::between(server_cpu, procstat::switch_rate)),
+        "db_switches_per_msg": per_msg(procstat::between(db_cpu, procstat::switch_rate)),
         "machine_idle_cores": machine_idle_secs.map(|idle| idle / secs),
         "server_rss_kib": memory.map(|m| m.0),
         "server_peak_rss_kib": memory.map(|m| m.1),
