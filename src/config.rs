@@ -106,12 +106,18 @@ pub struct StorageSettings {
     /// Executor threads for reads (history, users, readiness), apart from the writes'.
     #[serde(default = "default_read_executors")]
     pub read_executors: usize,
+    /// Executor threads for writes, one writer lane each (SQLite always has one).
+    #[serde(default = "default_write_executors")]
+    pub write_executors: usize,
     /// SQLite: WAL pages between automatic checkpoints (SQLite's own default is 1000).
     #[serde(default = "default_sqlite_wal_autocheckpoint")]
     pub sqlite_wal_autocheckpoint: u32,
 }
 
 fn default_read_executors() -> usize {
+    2
+}
+fn default_write_executors() -> usize {
     2
 }
 fn default_sqlite_wal_autocheckpoint() -> u32 {
@@ -184,6 +190,12 @@ impl Settings {
         if !matches!(self.storage.mysql_ids.as_str(), "auto" | "lookup") {
             return invalid("storage.mysql_ids must be auto or lookup");
         }
+        let executors = self.storage.write_executors.max(1) + self.storage.read_executors.max(1);
+        if (self.storage.pool_size as usize) < executors {
+            return invalid(
+                "storage.pool_size must hold a connection for every write and read executor",
+            );
+        }
         Ok(())
     }
 }
@@ -197,5 +209,29 @@ impl EngineSettings {
     }
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_defaults_are_valid() {
+        Settings::defaults().validate().expect("defaults");
+    }
+
+    #[test]
+    fn the_pool_must_hold_a_connection_per_executor() {
+        let mut settings = Settings::defaults();
+        settings.storage.write_executors = 2;
+        settings.storage.read_executors = 2;
+        settings.storage.pool_size = 3;
+        let error = settings
+            .validate()
+            .expect_err("3 connections for 4 executors");
+        assert!(error.to_string().contains("storage.pool_size"), "{error}");
+        settings.storage.write_executors = 1;
+        settings.validate().expect("3 connections for 3 executors");
     }
 }

@@ -3,9 +3,11 @@
 //! Rooms are kept as the seed named them: `user:{user}` holds every socket (tab) of a user,
 //! `admins` every admin socket. A message is first stored, then fanned out, then acked, so
 //! nothing is delivered that a reload would not show, and an ack means the row exists.
-//! Fan-outs happen in acceptance order. The writer answers in that order, but the answers
-//! are collected as they are woken, in no particular order, so the server numbers each
-//! accepted `Post` and releases stored messages strictly by that number.
+//! Fan-outs happen in acceptance order. The writer answers one sender's messages in that
+//! order but not across senders (its lanes commit side by side), and the answers are
+//! collected as they are woken, in no particular order, so the server numbers each
+//! accepted `Post` and releases stored messages strictly by that number. Acks do not
+//! wait for that turn: an ack means the row exists, which it does.
 //!
 //! Sockets end when their token expires: the server keeps them ordered by expiry and arms
 //! one timer for the earliest (a timer per socket would cost every idle connection one).

@@ -287,6 +287,13 @@ pub fn render(scrape: &Scrape) -> String {
         "Group-commit transactions committed.",
         writer.batches_total,
     );
+    single(
+        &mut out,
+        "mensajero_storage_parallel_batches_total",
+        "counter",
+        "Batches sent while another was in flight (writer lanes at work together).",
+        writer.parallel_batches_total,
+    );
     family(
         &mut out,
         "mensajero_storage_store_latency_seconds",
@@ -351,6 +358,7 @@ mod tests {
             stored_total: 20,
             refused_total: 2,
             batches_total: 5,
+            parallel_batches_total: 3,
             store_latency_us_sum: 1_500_000,
             outage: true,
         };
@@ -380,6 +388,7 @@ mod tests {
             "mensajero_messages_stored_total 20",
             "mensajero_messages_refused_total 2",
             "mensajero_storage_spool_depth 4",
+            "mensajero_storage_parallel_batches_total 3",
             "mensajero_storage_store_latency_seconds_sum 1.5",
             "mensajero_storage_store_latency_seconds_count 20",
             "mensajero_storage_outage 1",

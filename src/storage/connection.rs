@@ -224,10 +224,11 @@ pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), Stora
     let (backend, url) = Backend::from_url(&settings.database_url)?;
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size.max(1))
-        // Only the executors hold connections (the write executor and the readers); more
-        // idle ones would just be kept open.
+        // Only the executors hold connections (the writers and the readers); more idle
+        // ones would just be kept open.
         .min_idle(Some(
-            (1 + settings.read_executors.max(1) as u32).min(settings.pool_size.max(1)),
+            ((settings.write_executors.max(1) + settings.read_executors.max(1)) as u32)
+                .min(settings.pool_size.max(1)),
         ))
         .connection_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)))
         .connection_customizer(Box::new(SqliteTuning::new(settings)?))

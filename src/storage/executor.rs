@@ -6,11 +6,12 @@
 //!   threads share one queue, so a read goes to whichever thread is free. That queue is
 //!   unbounded (actix's SyncArbiter has no capacity): reads pass a semaphore in
 //!   [`super::Storage`] first.
-//! - [`BatchExecutor`]: the writer's, one actor on an arbiter (thread) of its own. A
-//!   SyncArbiter forwards every message through the System arbiter's thread, which would
-//!   cost each batch one more thread wake-up than the call needs; here the writer's
-//!   `StoreBatch` lands in this actor's mailbox directly. The writer keeps one batch in
-//!   flight, so that mailbox never holds more than one.
+//! - [`BatchExecutor`]: the writer's, one per writer lane, each an actor on an arbiter
+//!   (thread) of its own. A SyncArbiter forwards every message through the System
+//!   arbiter's thread, which would cost each batch one more thread wake-up than the call
+//!   needs; here the writer's `StoreBatch` lands in this actor's mailbox directly. The
+//!   writer gives each executor one batch at a time, so that mailbox never holds more
+//!   than one.
 
 use std::sync::Arc;
 

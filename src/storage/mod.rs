@@ -1,8 +1,8 @@
 //! Storage: messages and users in SQLite, PostgreSQL or MySQL/MariaDB through Diesel.
 //!
-//! Writes go through the message writer (group commit, bounded spool, retries) onto an
-//! executor thread of their own; reads go to a SyncArbiter pool of executors, so that
-//! neither waits behind the other. Both share one r2d2 pool. The rest of the program sees
+//! Writes go through the message writer (group commit, bounded spool, retries) onto
+//! executor threads of their own, one per writer lane; reads go to a SyncArbiter pool of
+//! executors, so that neither waits behind the other. All share one r2d2 pool. The rest of the program sees
 //! only the types defined here.
 //!
 //! One file per concern:
@@ -13,8 +13,9 @@
 //! - `queries`: every statement, written once for the three backends;
 //! - `executor`: the `DbExecutor` (reads) and `BatchExecutor` (writes) actors, the only
 //!   code that blocks on the database, and their messages;
-//! - `writer`: the `MessageWriter` actor: group commit, acks after commit in acceptance
-//!   order, the spool, retries with backoff, exactly-once across ambiguous failures.
+//! - `writer`: the `MessageWriter` actor: group commit over lanes that keep each sender's
+//!   order, acks after commit, the spool, retries with backoff, exactly-once across
+//!   ambiguous failures.
 //!
 //! Decisions worth knowing:
 //! - `mensajes` has one column more than the seed's, `clave` (NULL-able, unique): the
@@ -200,9 +201,16 @@ impl Storage {
         let (backend, pool) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
         let read_executors = settings.read_executors.max(1);
+        // SQLite takes one writer at a time: a second would only wait for its lock.
+        let write_executors = match backend {
+            Backend::Sqlite => 1,
+            _ => settings.write_executors.max(1),
+        };
         // Separate executors: a batch never queues behind history reads, and a burst of
         // reads never delays an ack.
-        let batch_executor = BatchExecutor::start_own_thread(pool.clone(), mysql_ids);
+        let batch_executors = (0..write_executors)
+            .map(|_| BatchExecutor::start_own_thread(pool.clone(), mysql_ids))
+            .collect();
         let executor = {
             let pool = pool.clone();
             SyncArbiter::start(read_executors, move || {
@@ -211,13 +219,13 @@ impl Storage {
         };
         let gauges = Arc::new(WriterGauges::default());
         let (writer, launch) = MessageWriter::new(
-            batch_executor,
+            batch_executors,
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
         .deferred();
         log::info!(
-            "storage: {backend} at {} (1 write and {read_executors} read executors, pool {})",
+            "storage: {backend} at {} ({write_executors} write and {read_executors} read executors, pool {})",
             connection::redact(&settings.database_url),
             settings.pool_size
         );
@@ -385,6 +393,8 @@ pub struct WriterStats {
     pub stored_total: u64,
     pub refused_total: u64,
     pub batches_total: u64,
+    /// Batches sent while another was in flight (lanes working at once).
+    pub parallel_batches_total: u64,
     pub store_latency_us_sum: u64,
     pub outage: bool,
 }

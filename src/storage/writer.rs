@@ -1,13 +1,20 @@
 //! The message writer: the one actor every `Persist` goes through.
 //!
 //! It owns group commit, the spool and retries:
-//! - **Group commit.** At most one batch is in flight. Messages accepted meanwhile queue
-//!   up and leave together, up to `batch_max`, as one multi-row INSERT (one statement,
-//!   one commit), as soon as the previous batch is answered. With nothing in flight a
-//!   message leaves once the thread has run what is ready now, so that a burst already
-//!   on its way leaves with it (or after `batch_wait_us`, when that is set).
-//! - **Acks after commit, in acceptance order.** A `Persist` is answered only once its row
-//!   is committed; batches are serial and answered front to back.
+//! - **Group commit.** Messages accepted while the database is busy queue up and leave
+//!   together, up to `batch_max`, as one multi-row INSERT (one statement, one commit). With
+//!   nothing in flight a message leaves once the thread has run what is ready now, so that
+//!   a burst already on its way leaves with it (or after `batch_wait_us`, when that is set).
+//! - **Lanes, one per write executor.** Each sender's messages fall in one lane (by a hash
+//!   of the name), and a lane has at most one batch in flight, so one sender's messages are
+//!   stored and acked in the order they were accepted. Lanes only split the work when there
+//!   is enough of it: while a batch is in flight, another leaves only for a lane holding
+//!   [`PARALLEL_MIN_ROWS`] messages (and takes the lanes with fewer along). Below that
+//!   every lane shares one batch, so a moderate rate pays one commit per round, as with a
+//!   single writer; under heavy load the database works on two batches at once.
+//! - **Acks after commit.** A `Persist` is answered only once its row is committed.
+//!   Messages of different senders have no order to keep: fan-out follows the commit, so a
+//!   reply is always accepted (and numbered) after the message it answers.
 //! - **The spool.** Accepted messages wait in memory (bounded by `spool_max`, in flight
 //!   included) while the database is away and are retried with exponential backoff;
 //!   beyond the bound new messages are refused at once with `SpoolFull`.
@@ -19,7 +26,9 @@
 //!   answered with an error so that the rest can go on.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::DefaultHasher;
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +43,11 @@ use crate::config::StorageSettings;
 
 /// Attempts a batch gets while the database answers but refuses it.
 const REFUSED_ATTEMPTS: u32 = 3;
+
+/// Messages a lane must hold to leave in a batch of its own while another batch is in
+/// flight. A second concurrent commit costs the database about what one commit costs;
+/// below this many rows it is cheaper to wait for the batch in flight and share the next.
+pub const PARALLEL_MIN_ROWS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -65,6 +79,7 @@ pub struct WriterGauges {
     stored_total: AtomicU64,
     refused_total: AtomicU64,
     batches_total: AtomicU64,
+    parallel_batches_total: AtomicU64,
     store_latency_us_sum: AtomicU64,
     outage: AtomicBool,
 }
@@ -76,6 +91,7 @@ impl WriterGauges {
             stored_total: self.stored_total.load(Ordering::Relaxed),
             refused_total: self.refused_total.load(Ordering::Relaxed),
             batches_total: self.batches_total.load(Ordering::Relaxed),
+            parallel_batches_total: self.parallel_batches_total.load(Ordering::Relaxed),
             store_latency_us_sum: self.store_latency_us_sum.load(Ordering::Relaxed),
             outage: self.outage.load(Ordering::Relaxed),
         }
@@ -90,35 +106,51 @@ impl WriterGauges {
 struct Ticket {
     reply: StoreReply,
     accepted_at: Instant,
+    lane: usize,
     /// An attempt that included this row failed; it may have committed anyway.
     recheck: bool,
     /// Attempts the database answered and refused.
     refusals: u32,
+    /// It was in a batch refused too often: it goes alone, to find the one refused.
+    alone: bool,
+}
+
+type Queued = (MessageRow, Ticket);
+
+/// The messages of the senders that hash to it, oldest first.
+#[derive(Default)]
+struct Lane {
+    pending: VecDeque<Queued>,
+    /// A batch holding some of this lane's messages is in flight.
+    busy: bool,
 }
 
 struct InFlight {
+    batch: u64,
+    executor: usize,
     rows: Arc<Vec<MessageRow>>,
     tickets: Vec<Ticket>,
     sent_at: Instant,
 }
 
 pub struct MessageWriter {
-    executor: Addr<BatchExecutor>,
+    executors: Vec<Addr<BatchExecutor>>,
+    /// Executors with no batch, by index into `executors`.
+    idle_executors: Vec<usize>,
     config: WriterConfig,
     gauges: Arc<WriterGauges>,
     /// Random per writer start: keys of different runs (and brokers) never meet.
     incarnation: u64,
     next_seq: u64,
-    pending: VecDeque<(MessageRow, Ticket)>,
-    in_flight: Option<InFlight>,
+    next_batch: u64,
+    lanes: Vec<Lane>,
+    in_flight: Vec<InFlight>,
     /// Next retry delay; doubles per failed attempt, reset by a success.
     backoff: Duration,
     retry_scheduled: bool,
     wait_timer_armed: bool,
     /// A dispatch is due once this thread has run everything that is ready now.
     yield_armed: bool,
-    /// The next this-many messages go one per batch, to find the one being refused.
-    isolate: usize,
     stopping: bool,
     /// Shutdown ran out of time: whatever fails from now on is answered, not retried.
     abandoned: bool,
@@ -126,24 +158,27 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
+    /// A writer with one lane per executor.
     pub fn new(
-        executor: Addr<BatchExecutor>,
+        executors: Vec<Addr<BatchExecutor>>,
         config: WriterConfig,
         gauges: Arc<WriterGauges>,
     ) -> MessageWriter {
+        assert!(!executors.is_empty(), "the writer needs an executor");
         MessageWriter {
-            executor,
+            idle_executors: (0..executors.len()).rev().collect(),
+            lanes: (0..executors.len()).map(|_| Lane::default()).collect(),
+            executors,
             backoff: config.retry_initial,
             config,
             gauges,
             incarnation: rand::random(),
             next_seq: 0,
-            pending: VecDeque::new(),
-            in_flight: None,
+            next_batch: 0,
+            in_flight: Vec::new(),
             retry_scheduled: false,
             wait_timer_armed: false,
             yield_armed: false,
-            isolate: 0,
             stopping: false,
             abandoned: false,
             drain_waiters: Vec::new(),
@@ -158,8 +193,26 @@ impl MessageWriter {
         key
     }
 
+    fn lane_of(&self, sender: &str) -> usize {
+        if self.lanes.len() == 1 {
+            return 0;
+        }
+        let mut hasher = DefaultHasher::new();
+        sender.hash(&mut hasher);
+        (hasher.finish() % self.lanes.len() as u64) as usize
+    }
+
+    fn queued(&self) -> usize {
+        self.lanes.iter().map(|l| l.pending.len()).sum()
+    }
+
     fn spooled(&self) -> usize {
-        self.pending.len() + self.in_flight.as_ref().map_or(0, |f| f.tickets.len())
+        self.queued()
+            + self
+                .in_flight
+                .iter()
+                .map(|f| f.tickets.len())
+                .sum::<usize>()
     }
 
     fn update_spooled(&self) {
@@ -168,12 +221,21 @@ impl MessageWriter {
             .store(self.spooled() as u64, Ordering::Relaxed);
     }
 
-    /// A message was accepted. With the database idle, the first message of a burst would
-    /// leave alone and the rest of the burst (already read, on its way through this
-    /// thread) would wait for it: the batch leaves once the thread has run everything
-    /// that is ready now, which takes the whole burst for no more wait than that.
-    fn on_accepted(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight.is_some() || self.yield_armed {
+    /// A message was accepted into `lane`. With the database idle, the first message of a
+    /// burst would leave alone and the rest of the burst (already read, on its way through
+    /// this thread) would wait for it: the batch leaves once the thread has run everything
+    /// that is ready now, which takes the whole burst for no more wait than that. With a
+    /// batch in flight, only a lane that has grown enough to go on its own is worth a look.
+    fn on_accepted(&mut self, lane: usize, ctx: &mut Context<Self>) {
+        if self.yield_armed {
+            return;
+        }
+        let lane = &self.lanes[lane];
+        let worth_a_batch = self.in_flight.is_empty()
+            || (!self.idle_executors.is_empty()
+                && !lane.busy
+                && lane.pending.len() >= PARALLEL_MIN_ROWS);
+        if !worth_a_batch {
             return;
         }
         self.yield_armed = true;
@@ -187,23 +249,54 @@ impl MessageWriter {
         );
     }
 
-    /// Send the next batch, unless one is in flight, a retry is pending, or the oldest
-    /// message may still wait for company.
+    /// Send what may leave now: as many batches as there are idle executors and lanes
+    /// ready for them.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight.is_some() || self.retry_scheduled || self.pending.is_empty() {
-            return;
+        while !self.retry_scheduled && !self.idle_executors.is_empty() {
+            let Some(lanes) = self.lanes_for_next_batch(ctx) else {
+                return;
+            };
+            self.send_batch(&lanes, ctx);
         }
-        let take = if self.isolate > 0 {
-            1
-        } else {
-            self.pending.len().min(self.config.batch_max)
+    }
+
+    /// Which lanes the next batch takes messages from, if one should leave now:
+    /// - a message set apart by a refusal goes alone;
+    /// - a lane with [`PARALLEL_MIN_ROWS`] waiting goes, taking the smaller free lanes along;
+    /// - with nothing in flight, every free lane goes together, unless the oldest message
+    ///   may still wait for company (`batch_wait`).
+    fn lanes_for_next_batch(&mut self, ctx: &mut Context<Self>) -> Option<Vec<usize>> {
+        let free = || {
+            self.lanes
+                .iter()
+                .enumerate()
+                .filter(|(_, lane)| !lane.busy && !lane.pending.is_empty())
         };
-        if self.isolate == 0
-            && !self.stopping
-            && take < self.config.batch_max
-            && !self.config.batch_wait.is_zero()
-        {
-            let waited = self.pending[0].1.accepted_at.elapsed();
+        if let Some((i, _)) = free().find(|(_, lane)| lane.pending[0].1.alone) {
+            return Some(vec![i]);
+        }
+        let small = || free().filter(|(_, lane)| lane.pending.len() < PARALLEL_MIN_ROWS);
+        if let Some((big, _)) = free().find(|(_, lane)| lane.pending.len() >= PARALLEL_MIN_ROWS) {
+            return Some(
+                std::iter::once(big)
+                    .chain(small().map(|(i, _)| i))
+                    .collect(),
+            );
+        }
+        if !self.in_flight.is_empty() {
+            return None;
+        }
+        let lanes: Vec<usize> = small().map(|(i, _)| i).collect();
+        if lanes.is_empty() {
+            return None;
+        }
+        let queued: usize = lanes.iter().map(|&i| self.lanes[i].pending.len()).sum();
+        if !self.stopping && queued < self.config.batch_max && !self.config.batch_wait.is_zero() {
+            let oldest = lanes
+                .iter()
+                .map(|&i| self.lanes[i].pending[0].1.accepted_at)
+                .min()?;
+            let waited = oldest.elapsed();
             if waited < self.config.batch_wait {
                 if !self.wait_timer_armed {
                     self.wait_timer_armed = true;
@@ -212,35 +305,81 @@ impl MessageWriter {
                         writer.dispatch(ctx);
                     });
                 }
-                return;
+                return None;
             }
         }
-        self.isolate = self.isolate.saturating_sub(1);
+        Some(lanes)
+    }
 
-        let (rows, tickets): (Vec<MessageRow>, Vec<Ticket>) = self.pending.drain(..take).unzip();
+    /// Take up to `batch_max` messages from `lanes` (in that order, each lane's oldest
+    /// first) and send them to an idle executor.
+    fn send_batch(&mut self, lanes: &[usize], ctx: &mut Context<Self>) {
+        let Some(executor) = self.idle_executors.pop() else {
+            return;
+        };
+        let mut room = if self.lanes[lanes[0]].pending[0].1.alone {
+            1
+        } else {
+            self.config.batch_max
+        };
+        let mut rows = Vec::with_capacity(room.min(self.queued()));
+        let mut tickets = Vec::with_capacity(rows.capacity());
+        for &i in lanes {
+            if room == 0 {
+                break;
+            }
+            let lane = &mut self.lanes[i];
+            let take = room.min(lane.pending.len());
+            lane.busy = true;
+            room -= take;
+            for (row, ticket) in lane.pending.drain(..take) {
+                rows.push(row);
+                tickets.push(ticket);
+            }
+        }
+        if !self.in_flight.is_empty() {
+            self.gauges
+                .parallel_batches_total
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let recheck = tickets.iter().any(|t| t.recheck);
         let rows = Arc::new(rows);
-        self.in_flight = Some(InFlight {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        self.in_flight.push(InFlight {
+            batch,
+            executor,
             rows: Arc::clone(&rows),
             tickets,
             sent_at: Instant::now(),
         });
-        let request = self.executor.send(StoreBatch { rows, recheck });
-        ctx.spawn(request.into_actor(self).map(|outcome, writer, ctx| {
+        let request = self.executors[executor].send(StoreBatch { rows, recheck });
+        ctx.spawn(request.into_actor(self).map(move |outcome, writer, ctx| {
             let outcome = outcome.unwrap_or_else(|e| Err(DbError::Unreachable(e.to_string())));
-            writer.on_batch_done(outcome, ctx);
+            writer.on_batch_done(batch, outcome, ctx);
         }));
     }
 
-    fn on_batch_done(&mut self, outcome: Result<Vec<i64>, DbError>, ctx: &mut Context<Self>) {
-        let Some(InFlight {
+    fn on_batch_done(
+        &mut self,
+        batch: u64,
+        outcome: Result<Vec<i64>, DbError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(position) = self.in_flight.iter().position(|f| f.batch == batch) else {
+            return;
+        };
+        let InFlight {
+            executor,
             rows,
             tickets,
             sent_at,
-        }) = self.in_flight.take()
-        else {
-            return;
-        };
+            ..
+        } = self.in_flight.swap_remove(position);
+        self.idle_executors.push(executor);
+        for ticket in &tickets {
+            self.lanes[ticket.lane].busy = false;
+        }
         log::trace!(
             "storage: batch of {} answered after {:?}",
             rows.len(),
@@ -281,20 +420,19 @@ impl MessageWriter {
                         self.spooled() + rows.len()
                     );
                 }
-                self.requeue(rows, tickets, false);
+                self.requeue(rows, tickets, |_| {});
                 self.schedule_retry(ctx);
             }
             Err(DbError::Failed(error)) => {
                 log::warn!("storage: batch of {} refused: {error}", rows.len());
                 let refusals = tickets.iter().map(|t| t.refusals).max().unwrap_or(0) + 1;
                 if refusals < REFUSED_ATTEMPTS {
-                    self.requeue(rows, tickets, true);
+                    self.requeue(rows, tickets, |t| t.refusals += 1);
                 } else if rows.len() > 1 {
-                    self.isolate = rows.len();
-                    self.requeue(rows, tickets, false);
-                    for (_, ticket) in self.pending.iter_mut().take(self.isolate) {
-                        ticket.refusals = 0;
-                    }
+                    self.requeue(rows, tickets, |t| {
+                        t.refusals = 0;
+                        t.alone = true;
+                    });
                 } else {
                     log::error!(
                         "storage: message from {:?} refused {refusals} times; answering with an error",
@@ -310,14 +448,12 @@ impl MessageWriter {
         self.notify_if_drained();
     }
 
-    /// Put a failed batch back at the head of the queue, in its order.
-    fn requeue(&mut self, rows: Vec<MessageRow>, tickets: Vec<Ticket>, refused: bool) {
+    /// Put a failed batch back at the heads of its lanes, in its order.
+    fn requeue(&mut self, rows: Vec<MessageRow>, tickets: Vec<Ticket>, mark: impl Fn(&mut Ticket)) {
         for (row, mut ticket) in rows.into_iter().zip(tickets).rev() {
             ticket.recheck = true;
-            if refused {
-                ticket.refusals += 1;
-            }
-            self.pending.push_front((row, ticket));
+            mark(&mut ticket);
+            self.lanes[ticket.lane].pending.push_front((row, ticket));
         }
     }
 
@@ -328,7 +464,12 @@ impl MessageWriter {
         }
     }
 
+    /// Hold every lane back for the current backoff. Several batches in flight may fail
+    /// for one outage: the first schedules the retry, the others wait for it.
     fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        if self.retry_scheduled {
+            return;
+        }
         self.retry_scheduled = true;
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.retry_max);
@@ -397,17 +538,20 @@ impl MessageWriter {
             let _ = reply.send(Err(StoreError::SpoolFull));
             return;
         }
+        let lane = self.lane_of(&message.de_usuario);
         let row = MessageRow::new(message, self.next_key());
-        self.pending.push_back((
+        self.lanes[lane].pending.push_back((
             row,
             Ticket {
                 reply,
                 accepted_at: Instant::now(),
+                lane,
                 recheck: false,
                 refusals: 0,
+                alone: false,
             },
         ));
-        self.on_accepted(ctx);
+        self.on_accepted(lane, ctx);
         self.update_spooled();
     }
 }
@@ -465,7 +609,11 @@ impl Handler<Abandon> for MessageWriter {
     fn handle(&mut self, _: Abandon, _: &mut Context<Self>) -> usize {
         self.stopping = true;
         self.abandoned = true;
-        let abandoned: Vec<Ticket> = self.pending.drain(..).map(|(_, t)| t).collect();
+        let abandoned: Vec<Ticket> = self
+            .lanes
+            .iter_mut()
+            .flat_map(|lane| lane.pending.drain(..).map(|(_, t)| t))
+            .collect();
         let count = abandoned.len();
         self.refuse(abandoned, StoreError::Unavailable);
         self.update_spooled();
