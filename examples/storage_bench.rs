@@ -1,6 +1,7 @@
 //! Storage throughput: stored **and acked** messages per second on one backend, three ways:
 //!
-//! - `group commit`: mensajero's writer as configured (`storage.batch_max`);
+//! - `group commit`: mensajero's writer as configured (`storage.batch_max`,
+//!   `storage.write_executors`: its lanes);
 //! - `batch size 1`: the same writer with `batch_max = 1`, one transaction per message;
 //! - `seed`: what the Node seed did, one autocommit INSERT per message on a pool of 10
 //!   connections, 10 at a time.
@@ -10,7 +11,7 @@
 //! ```sh
 //! cargo run --release --example storage_bench -- --backend sqlite|postgres|mysql
 //!     [--messages 200000] [--seconds 10] [--senders 2000] [--batch-max 512]
-//!     [--modes group,single,seed]
+//!     [--write-executors 2] [--modes group,single,seed]
 //! ```
 //! PostgreSQL and MariaDB are reached at 127.0.0.1 as in the tests (`--server-url` to
 //! change); a database `mensajero_bench_<random>` is created and dropped per run.
@@ -41,6 +42,7 @@ struct Args {
     server_url: Option<String>,
     modes: Vec<String>,
     batch_max: usize,
+    write_executors: usize,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +54,7 @@ fn parse_args() -> Args {
         server_url: None,
         modes: vec!["group".into(), "single".into(), "seed".into()],
         batch_max: Settings::defaults().storage.batch_max,
+        write_executors: Settings::defaults().storage.write_executors,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +73,7 @@ fn parse_args() -> Args {
             "--senders" => args.senders = value().parse().unwrap(),
             "--server-url" => args.server_url = Some(value()),
             "--batch-max" => args.batch_max = value().parse().unwrap(),
+            "--write-executors" => args.write_executors = value().parse().unwrap(),
             "--modes" => args.modes = value().split(',').map(str::to_string).collect(),
             other => panic!("unknown argument {other}"),
         }
@@ -134,10 +138,14 @@ impl BenchDb {
         }
     }
 
-    fn settings(&self, batch_max: usize) -> StorageSettings {
+    fn settings(&self, batch_max: usize, write_executors: usize) -> StorageSettings {
         let mut settings = Settings::defaults().storage;
         settings.database_url = self.url.clone();
         settings.batch_max = batch_max;
+        settings.write_executors = write_executors;
+        settings.pool_size = settings
+            .pool_size
+            .max((write_executors + settings.read_executors) as u32);
         settings.spool_max = 1_000_000;
         settings
     }
@@ -172,7 +180,7 @@ fn message(i: u64) -> NewMessage {
 
 /// `senders` tasks, each sending one message and awaiting its ack, again and again.
 async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Duration, u64, f64) {
-    let storage = Storage::start(&db.settings(batch_max)).expect("storage");
+    let storage = Storage::start(&db.settings(batch_max, args.write_executors)).expect("storage");
     let writer = storage.writer();
     let issued = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
@@ -215,7 +223,7 @@ async fn through_writer(db: &BenchDb, args: &Args, batch_max: usize) -> (u64, Du
 
 /// The seed: a pool of 10 connections, one autocommit INSERT per message.
 fn seed_inserts(db: &BenchDb, args: &Args) -> (u64, Duration) {
-    Storage::migrate(&db.settings(1)).expect("migrate");
+    Storage::migrate(&db.settings(1, 1)).expect("migrate");
     let insert = match db.kind {
         Kind::Postgres => {
             "INSERT INTO mensajes (de_usuario, para_usuario, mensaje, fecha) VALUES ($1, $2, $3, $4)"
