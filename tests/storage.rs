@@ -567,6 +567,59 @@ async fn bursts_of_every_size(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
+/// The writer's lanes split the work only when there is enough of it. With one batch
+/// held in flight (another connection locks the table), ten messages of other senders
+/// wait for it rather than cost a commit of their own; 200 more make the other lane hold
+/// over 64, and that lane's batch goes beside the held one. Once the lock goes, all are
+/// stored, each sender's in its order.
+async fn lanes_split_only_under_load(kind: Kind) {
+    let db = TestDb::create(kind);
+    let storage = Storage::start(&db.settings()).expect("start");
+    let writer = storage.writer();
+    let parallel = || storage.writer_stats().parallel_batches_total;
+    let lock = db.lock_messages();
+    let mut sends = vec![actix_rt::spawn(
+        writer.send(Persist(message("first", "admin", "held"))),
+    )];
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+    settle().await;
+    for i in 0..10 {
+        let m = message(&format!("s{i}"), "admin", &format!("small{i}"));
+        sends.push(actix_rt::spawn(writer.send(Persist(m))));
+    }
+    settle().await;
+    assert_eq!(parallel(), 0, "ten messages wait for the batch in flight");
+    assert_eq!(
+        storage.writer_stats().stored_total,
+        0,
+        "the table is locked"
+    );
+    for i in 0..200 {
+        let m = message(&format!("b{}", i % 20), "admin", &format!("big{i}"));
+        sends.push(actix_rt::spawn(writer.send(Persist(m))));
+    }
+    settle().await;
+    assert_eq!(parallel(), 1, "the other lane went beside the held batch");
+    lock.release();
+    let acks: Vec<_> = join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("mailbox").expect("stored"))
+        .collect();
+    assert_eq!(acks.len(), 211);
+    for sender in (0..20).map(|i| format!("b{i}")) {
+        let ids: Vec<i64> = acks
+            .iter()
+            .filter(|a| a.de_usuario == sender)
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids.len(), 10);
+        assert!(ids.windows(2).all(|p| p[1] > p[0]), "{sender}: {ids:?}");
+    }
+    assert_eq!(db.count_rows(), 211);
+    storage.flush_and_stop().await;
+}
+
 macro_rules! suite {
     ($module:ident, $kind:expr, [$($test:ident),*]) => {
         mod $module {
@@ -608,7 +661,8 @@ suite!(
         outage,
         lost_commit_reply,
         shutdown_during_outage,
-        poison_message
+        poison_message,
+        lanes_split_only_under_load
     ]
 );
 suite!(
@@ -626,6 +680,7 @@ suite!(
         users,
         flush_on_shutdown,
         outage,
-        lost_commit_reply
+        lost_commit_reply,
+        lanes_split_only_under_load
     ]
 );

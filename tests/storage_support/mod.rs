@@ -154,6 +154,42 @@ impl TestDb {
     }
 }
 
+/// `mensajes` locked against writes by a connection of the test's own, until
+/// [`TableLock::release`]: a batch sent meanwhile stays in flight.
+pub enum TableLock {
+    Postgres(PgConnection),
+    Mysql(MysqlConnection),
+}
+
+impl TestDb {
+    pub fn lock_messages(&self) -> TableLock {
+        match self.kind {
+            Kind::Postgres => {
+                let mut c = PgConnection::establish(&self.url).unwrap();
+                c.batch_execute("BEGIN; LOCK TABLE mensajes IN SHARE MODE")
+                    .unwrap();
+                TableLock::Postgres(c)
+            }
+            Kind::Mysql => {
+                let mut c = MysqlConnection::establish(&self.url).unwrap();
+                c.batch_execute("LOCK TABLES mensajes WRITE").unwrap();
+                TableLock::Mysql(c)
+            }
+            Kind::Sqlite => panic!("the SQLite tests do not lock the table"),
+        }
+    }
+}
+
+impl TableLock {
+    pub fn release(self) {
+        match self {
+            TableLock::Postgres(mut c) => c.batch_execute("COMMIT"),
+            TableLock::Mysql(mut c) => c.batch_execute("UNLOCK TABLES"),
+        }
+        .unwrap();
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = &self.name;
