@@ -111,6 +111,9 @@ if [ "$ONLY" = all ] || [ "$ONLY" = off ]; then
     if [ $who = mensajero ]; then load "$who-off-rate-acked" "${support[@]}" --rate "$RATE_OFF" --ack true; fi
     # The same rate paced evenly (one send every 1/rate s) instead of by tokio's 1 ms timer.
     load "$who-off-even" "${support[@]}" --rate "$RATE_OFF" --ack false --pacing thread
+    # The same rate with the admins' deliveries read on a thread of their own, as separate
+    # clients would: a delivery is timed when it arrives, not after the users' sends.
+    load "$who-off-readers" "${support[@]}" --rate "$RATE_OFF" --ack false --admin-thread true
     load "$who-off-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
     stop_server
   done

@@ -40,6 +40,8 @@ rows = [
      ("latency_ms", "p99"), "lower", 5),
     ("off @rate, paced evenly: server CPU us/msg", "off-even", ("server_cpu_us_per_msg",), "lower", 5),
     ("off @rate, paced evenly: p99 ms", "off-even", ("latency_ms", "p99"), "lower", 5),
+    ("off @rate, admins read on their own thread: server CPU us/msg", "off-readers", ("server_cpu_us_per_msg",), "lower", 5),
+    ("off @rate, admins read on their own thread: p99 ms", "off-readers", ("latency_ms", "p99"), "lower", 5),
     ("off max(16 in flight): msgs/s", "off-max", ("msgs_per_s",), "higher", 2),
     ("off max: p99 ms", "off-max", ("latency_ms", "p99"), "lower", None),
     ("off max: server peak RSS KiB", "off-max", ("server_peak_rss_kib",), "lower", 5),

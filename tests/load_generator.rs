@@ -42,12 +42,12 @@ fn generate(broker: &Broker, scenario: &str) -> Value {
     summary
 }
 
-fn support_at_a_fixed_rate(pacing: &str) {
+fn support_at_a_fixed_rate(options: &str) {
     let broker = Broker::start();
     let summary = generate(
         &broker,
         &format!(
-            "support --users 10 --admins 2 --rate 400 --duration 2 --warmup 1 --drain 3 --pacing {pacing}"
+            "support --users 10 --admins 2 --rate 400 --duration 2 --warmup 1 --drain 3 {options}"
         ),
     );
     let sent = summary["sent"].as_u64().unwrap();
@@ -85,12 +85,17 @@ fn support_at_a_fixed_rate(pacing: &str) {
 
 #[test]
 fn support_paced_by_timers_delivers_and_acks_everything() {
-    support_at_a_fixed_rate("timer");
+    support_at_a_fixed_rate("--pacing timer");
+}
+
+#[test]
+fn support_with_the_admins_on_a_thread_of_their_own_delivers_and_acks_everything() {
+    support_at_a_fixed_rate("--admin-thread true");
 }
 
 #[test]
 fn support_paced_by_a_thread_delivers_and_acks_everything() {
-    support_at_a_fixed_rate("thread");
+    support_at_a_fixed_rate("--pacing thread");
 }
 
 #[test]

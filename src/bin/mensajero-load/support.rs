@@ -54,6 +54,10 @@ pub struct SupportArgs {
     /// Message text length in bytes (at least the 24 the generator needs).
     #[arg(long, default_value_t = 48)]
     pub size: usize,
+    /// Read the admins' deliveries on a thread of their own, so that a delivery is timed
+    /// when it arrives rather than after the sends the users' thread has in hand.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub admin_thread: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,14 +138,24 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
             }
         })
         .collect();
+    let admin_cookies: Vec<String> = admin_names
+        .iter()
+        .map(|name| {
+            format!(
+                "{}={}",
+                args.cookie,
+                client::token(&args.secret, name, "admin")
+            )
+        })
+        .collect();
     let mut admin_ws = Vec::new();
-    for name in &admin_names {
-        let cookie = format!(
-            "{}={}",
-            args.cookie,
-            client::token(&args.secret, name, "admin")
-        );
-        admin_ws.push(client::connect(&url, &cookie).await?);
+    let mut reader = None;
+    if s.admin_thread {
+        reader = Some(AdminReader::start(url.clone(), admin_cookies).await?);
+    } else {
+        for cookie in &admin_cookies {
+            admin_ws.push(client::connect(&url, cookie).await?);
+        }
     }
     let mut user_ws = Vec::new();
     let handshake_start = Instant::now();
@@ -190,6 +204,7 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
         .into_iter()
         .map(|ws| tokio::spawn(admin_loop(ws, shared.clone(), stopped.clone())))
         .collect();
+    let reader = reader.map(|r| r.run(shared.clone(), stopped.clone()));
     let pacer = (s.rate > 0 && s.pacing == Pacing::Thread).then(|| {
         let shared = shared.clone();
         std::thread::spawn(move || pace(&shared, stop_at))
@@ -225,6 +240,11 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for t in admin_tasks {
         if let Ok(h) = t.await {
+            latency.add(h).ok();
+        }
+    }
+    if let Some(reader) = reader {
+        for h in reader.join().unwrap_or_default() {
             latency.add(h).ok();
         }
     }
@@ -385,6 +405,68 @@ fn pace(shared: &Shared, stop_at: Instant) {
             std::thread::sleep(due - now);
         }
         shared.ticks[(k % users) as usize].add_permits(1);
+    }
+}
+
+/// `--admin-thread`: the admins' connections and receive loops on a runtime of their own,
+/// on a thread of its own.
+struct AdminReader {
+    thread: std::thread::JoinHandle<Vec<Histogram<u64>>>,
+    start: tokio::sync::oneshot::Sender<(Arc<Shared>, tokio::sync::watch::Receiver<bool>)>,
+}
+
+impl AdminReader {
+    /// Connect the admins (before the users, so the desk is staffed when they write).
+    async fn start(url: String, cookies: Vec<String>) -> Result<AdminReader, String> {
+        let (connected_tx, connected) = tokio::sync::oneshot::channel();
+        let (start, begin) =
+            tokio::sync::oneshot::channel::<(Arc<Shared>, tokio::sync::watch::Receiver<bool>)>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(async move {
+                let mut sockets = Vec::new();
+                for cookie in &cookies {
+                    match client::connect(&url, cookie).await {
+                        Ok(ws) => sockets.push(ws),
+                        Err(e) => {
+                            let _ = connected_tx.send(Err(e));
+                            return Vec::new();
+                        }
+                    }
+                }
+                let _ = connected_tx.send(Ok(()));
+                let Ok((shared, stop)) = begin.await else {
+                    return Vec::new();
+                };
+                let tasks: Vec<_> = sockets
+                    .into_iter()
+                    .map(|ws| tokio::spawn(admin_loop(ws, Arc::clone(&shared), stop.clone())))
+                    .collect();
+                let mut histograms = Vec::new();
+                for t in tasks {
+                    if let Ok(h) = t.await {
+                        histograms.push(h);
+                    }
+                }
+                histograms
+            })
+        });
+        connected
+            .await
+            .map_err(|_| "the admin thread ended".to_string())??;
+        Ok(AdminReader { thread, start })
+    }
+
+    fn run(
+        self,
+        shared: Arc<Shared>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::thread::JoinHandle<Vec<Histogram<u64>>> {
+        let _ = self.start.send((shared, stop));
+        self.thread
     }
 }
 
