@@ -19,7 +19,7 @@ use actix::prelude::*;
 
 use r2d2::PooledConnection;
 
-use super::connection::{DbManager, DbPool};
+use super::connection::{DbConnection, DbManager, DbPool};
 use super::models::MessageRow;
 use super::queries::{self, MysqlIds};
 use super::{Page, StoredMessage, UserRecord};
@@ -42,9 +42,41 @@ impl DbExecutor {
         }
     }
 
+    /// Run a read (or an idempotent write) on the kept connection. A kept connection can
+    /// die while it sits unused (an outage, a database restart, the server's idle
+    /// timeout) without anyone noticing: if it turns out dead, the call is made once more
+    /// on a fresh connection from the pool, so the first read after an outage does not
+    /// fail for a reason that is already over.
     fn with_conn<T>(
         &mut self,
-        f: impl FnOnce(&mut super::connection::DbConnection) -> diesel::QueryResult<T>,
+        mut f: impl FnMut(&mut DbConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, DbError> {
+        if let Some(mut conn) = self.held.take() {
+            match f(&mut conn) {
+                Ok(value) => {
+                    self.held = Some(conn);
+                    return Ok(value);
+                }
+                Err(e) if conn.ping().is_ok() => return Err(DbError::Failed(e.to_string())),
+                Err(_) => {}
+            }
+        }
+        self.with_fresh_or_kept(f)
+    }
+
+    /// Run `f` once, on the kept connection or else a fresh one. For the writer's batches,
+    /// which must not be repeated blindly: whether one committed is for the writer to find
+    /// out (its retry looks the keys up).
+    fn once<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, DbError> {
+        self.with_fresh_or_kept(f)
+    }
+
+    fn with_fresh_or_kept<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
     ) -> Result<T, DbError> {
         let mut conn = match self.held.take() {
             Some(conn) => conn,
@@ -116,7 +148,7 @@ impl Handler<StoreBatch> for BatchExecutor {
         let mysql_ids = executor.mysql_ids;
         let started = std::time::Instant::now();
         let outcome =
-            executor.with_conn(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
+            executor.once(|c| queries::insert_batch(c, &msg.rows, msg.recheck, mysql_ids));
         log::trace!(
             "storage: batch of {} in {:?}",
             msg.rows.len(),
@@ -212,6 +244,7 @@ impl Handler<SaveUser> for DbExecutor {
     type Result = Result<(), DbError>;
 
     fn handle(&mut self, msg: SaveUser, _: &mut SyncContext<Self>) -> Self::Result {
-        self.with_conn(|c| queries::upsert_user(c, msg.0))
+        // Delete and insert in one transaction: safe to run again.
+        self.with_conn(|c| queries::upsert_user(c, msg.0.clone()))
     }
 }
