@@ -61,20 +61,13 @@ impl DbExecutor {
                 Err(_) => {}
             }
         }
-        self.with_fresh_or_kept(f)
+        self.once(f)
     }
 
     /// Run `f` once, on the kept connection or else a fresh one. For the writer's batches,
     /// which must not be repeated blindly: whether one committed is for the writer to find
     /// out (its retry looks the keys up).
     fn once<T>(
-        &mut self,
-        f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
-    ) -> Result<T, DbError> {
-        self.with_fresh_or_kept(f)
-    }
-
-    fn with_fresh_or_kept<T>(
         &mut self,
         f: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T>,
     ) -> Result<T, DbError> {

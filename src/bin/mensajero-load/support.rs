@@ -200,11 +200,14 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     let stop_at = window.1;
     let deadline = stop_at + Duration::from_secs(s.drain);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let admin_tasks: Vec<_> = admin_ws
-        .into_iter()
-        .map(|ws| tokio::spawn(admin_loop(ws, shared.clone(), stopped.clone())))
-        .collect();
-    let reader = reader.map(|r| r.run(shared.clone(), stopped.clone()));
+    let admins = match reader {
+        Some(reader) => Admins::OwnThread(reader.run(shared.clone(), stopped.clone())),
+        None => Admins::Here(tokio::spawn(read_admins(
+            admin_ws,
+            shared.clone(),
+            stopped.clone(),
+        ))),
+    };
     let pacer = (s.rate > 0 && s.pacing == Pacing::Thread).then(|| {
         let shared = shared.clone();
         std::thread::spawn(move || pace(&shared, stop_at))
@@ -238,15 +241,12 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     }
     let _ = stop.send(true);
     let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    for t in admin_tasks {
-        if let Ok(h) = t.await {
-            latency.add(h).ok();
-        }
-    }
-    if let Some(reader) = reader {
-        for h in reader.join().unwrap_or_default() {
-            latency.add(h).ok();
-        }
+    let histograms = match admins {
+        Admins::Here(task) => task.await.unwrap_or_default(),
+        Admins::OwnThread(thread) => thread.join().unwrap_or_default(),
+    };
+    for h in histograms {
+        latency.add(h).ok();
     }
     Ok(summary(
         args,
@@ -408,6 +408,32 @@ fn pace(shared: &Shared, stop_at: Instant) {
     }
 }
 
+/// Where the admins' receive loops run: on the generator's runtime, or on a thread of
+/// their own (`--admin-thread`).
+enum Admins {
+    Here(tokio::task::JoinHandle<Vec<Histogram<u64>>>),
+    OwnThread(std::thread::JoinHandle<Vec<Histogram<u64>>>),
+}
+
+/// Every admin's receive loop, on the current runtime; their latency histograms.
+async fn read_admins(
+    sockets: Vec<client::Ws>,
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Histogram<u64>> {
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|ws| tokio::spawn(admin_loop(ws, Arc::clone(&shared), stop.clone())))
+        .collect();
+    let mut histograms = Vec::new();
+    for t in tasks {
+        if let Ok(h) = t.await {
+            histograms.push(h);
+        }
+    }
+    histograms
+}
+
 /// `--admin-thread`: the admins' connections and receive loops on a runtime of their own,
 /// on a thread of its own.
 struct AdminReader {
@@ -441,17 +467,7 @@ impl AdminReader {
                 let Ok((shared, stop)) = begin.await else {
                     return Vec::new();
                 };
-                let tasks: Vec<_> = sockets
-                    .into_iter()
-                    .map(|ws| tokio::spawn(admin_loop(ws, Arc::clone(&shared), stop.clone())))
-                    .collect();
-                let mut histograms = Vec::new();
-                for t in tasks {
-                    if let Ok(h) = t.await {
-                        histograms.push(h);
-                    }
-                }
-                histograms
+                read_admins(sockets, shared, stop).await
             })
         });
         connected
