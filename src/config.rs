@@ -114,6 +114,13 @@ pub struct StorageSettings {
     pub sqlite_wal_autocheckpoint: u32,
 }
 
+impl StorageSettings {
+    /// Executor threads holding a connection each: the writers' and the readers'.
+    pub fn executors(&self) -> usize {
+        self.write_executors.max(1) + self.read_executors.max(1)
+    }
+}
+
 fn default_read_executors() -> usize {
     2
 }
@@ -190,8 +197,7 @@ impl Settings {
         if !matches!(self.storage.mysql_ids.as_str(), "auto" | "lookup") {
             return invalid("storage.mysql_ids must be auto or lookup");
         }
-        let executors = self.storage.write_executors.max(1) + self.storage.read_executors.max(1);
-        if (self.storage.pool_size as usize) < executors {
+        if (self.storage.pool_size as usize) < self.storage.executors() {
             return invalid(
                 "storage.pool_size must hold a connection for every write and read executor",
             );

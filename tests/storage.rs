@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use futures_util::future::join_all;
 use mensajero::config::StorageSettings;
-use mensajero::storage::{Page, Persist, Storage, StoreError, UserRecord};
+use mensajero::storage::{Page, Persist, Storage, StoreError, StoredMessage, UserRecord};
 use storage_support::{Kind, Proxy, TestDb, message};
 
 fn page(limit: i64) -> Page {
@@ -83,6 +83,21 @@ async fn fecha_round_trip(kind: Kind) {
     storage.flush_and_stop().await;
 }
 
+/// The ids `sender`'s acks carry, in the order they were sent, checked to increase: one
+/// sender's messages are stored in order, whichever lane and batch they went in.
+fn ids_in_sending_order(acks: &[StoredMessage], sender: &str) -> Vec<i64> {
+    let ids: Vec<i64> = acks
+        .iter()
+        .filter(|a| a.de_usuario == sender)
+        .map(|a| a.id)
+        .collect();
+    assert!(
+        ids.windows(2).all(|p| p[1] > p[0]),
+        "{sender}'s ids follow its sending order: {ids:?}"
+    );
+    ids
+}
+
 async fn group_commit(kind: Kind) {
     group_commit_with(kind, |_| {}).await;
 }
@@ -127,15 +142,7 @@ async fn group_commit_with(kind: Kind, tweak: fn(&mut StorageSettings)) {
     // One sender's messages are stored in the order they were accepted, whichever lane
     // and batch they went in.
     for sender in 0..7 {
-        let ids: Vec<i64> = acks
-            .iter()
-            .filter(|a| a.de_usuario == format!("u{sender}"))
-            .map(|a| a.id)
-            .collect();
-        assert!(
-            ids.windows(2).all(|p| p[1] > p[0]),
-            "u{sender}'s ids follow its sending order: {ids:?}"
-        );
+        ids_in_sending_order(&acks, &format!("u{sender}"));
     }
     let mut ids: Vec<i64> = acks.iter().map(|a| a.id).collect();
     ids.sort_unstable();
@@ -617,13 +624,7 @@ async fn lanes_split_only_under_load(kind: Kind) {
         .collect();
     assert_eq!(acks.len(), 211);
     for sender in (0..20).map(|i| format!("b{i}")) {
-        let ids: Vec<i64> = acks
-            .iter()
-            .filter(|a| a.de_usuario == sender)
-            .map(|a| a.id)
-            .collect();
-        assert_eq!(ids.len(), 10);
-        assert!(ids.windows(2).all(|p| p[1] > p[0]), "{sender}: {ids:?}");
+        assert_eq!(ids_in_sending_order(&acks, &sender).len(), 10);
     }
     assert_eq!(db.count_rows(), 211);
     storage.flush_and_stop().await;

@@ -227,8 +227,7 @@ pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), Stora
         // Only the executors hold connections (the writers and the readers); more idle
         // ones would just be kept open.
         .min_idle(Some(
-            ((settings.write_executors.max(1) + settings.read_executors.max(1)) as u32)
-                .min(settings.pool_size.max(1)),
+            (settings.executors() as u32).min(settings.pool_size.max(1)),
         ))
         .connection_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)))
         .connection_customizer(Box::new(SqliteTuning::new(settings)?))

@@ -51,14 +51,11 @@ impl DbExecutor {
         &mut self,
         mut f: impl FnMut(&mut DbConnection) -> diesel::QueryResult<T>,
     ) -> Result<T, DbError> {
-        if let Some(mut conn) = self.held.take() {
-            match f(&mut conn) {
-                Ok(value) => {
-                    self.held = Some(conn);
-                    return Ok(value);
-                }
-                Err(e) if conn.ping().is_ok() => return Err(DbError::Failed(e.to_string())),
-                Err(_) => {}
+        if self.held.is_some() {
+            // A dead kept connection is dropped by `once`: the second try takes a fresh one.
+            match self.once(&mut f) {
+                Err(DbError::Unreachable(_)) => {}
+                outcome => return outcome,
             }
         }
         self.once(f)

@@ -2,8 +2,8 @@
 //!
 //! Writes go through the message writer (group commit, bounded spool, retries) onto
 //! executor threads of their own, one per writer lane; reads go to a SyncArbiter pool of
-//! executors, so that neither waits behind the other. All share one r2d2 pool. The rest of the program sees
-//! only the types defined here.
+//! executors, so that neither waits behind the other. All share one r2d2 pool. The rest
+//! of the program sees only the types defined here.
 //!
 //! One file per concern:
 //! - `connection`: backend from `DATABASE_URL`, the connection enum, the r2d2 pool and

@@ -126,8 +126,6 @@ struct Lane {
 }
 
 struct InFlight {
-    batch: u64,
-    executor: usize,
     rows: Arc<Vec<MessageRow>>,
     tickets: Vec<Ticket>,
     sent_at: Instant,
@@ -135,16 +133,14 @@ struct InFlight {
 
 pub struct MessageWriter {
     executors: Vec<Addr<BatchExecutor>>,
-    /// Executors with no batch, by index into `executors`.
-    idle_executors: Vec<usize>,
+    /// The batch each executor works on, by index into `executors`: one at most.
+    in_flight: Vec<Option<InFlight>>,
     config: WriterConfig,
     gauges: Arc<WriterGauges>,
     /// Random per writer start: keys of different runs (and brokers) never meet.
     incarnation: u64,
     next_seq: u64,
-    next_batch: u64,
     lanes: Vec<Lane>,
-    in_flight: Vec<InFlight>,
     /// Next retry delay; doubles per failed attempt, reset by a success.
     backoff: Duration,
     retry_scheduled: bool,
@@ -166,7 +162,7 @@ impl MessageWriter {
     ) -> MessageWriter {
         assert!(!executors.is_empty(), "the writer needs an executor");
         MessageWriter {
-            idle_executors: (0..executors.len()).rev().collect(),
+            in_flight: (0..executors.len()).map(|_| None).collect(),
             lanes: (0..executors.len()).map(|_| Lane::default()).collect(),
             executors,
             backoff: config.retry_initial,
@@ -174,8 +170,6 @@ impl MessageWriter {
             gauges,
             incarnation: rand::random(),
             next_seq: 0,
-            next_batch: 0,
-            in_flight: Vec::new(),
             retry_scheduled: false,
             wait_timer_armed: false,
             yield_armed: false,
@@ -211,8 +205,17 @@ impl MessageWriter {
             + self
                 .in_flight
                 .iter()
+                .flatten()
                 .map(|f| f.tickets.len())
                 .sum::<usize>()
+    }
+
+    fn any_in_flight(&self) -> bool {
+        self.in_flight.iter().any(Option::is_some)
+    }
+
+    fn idle_executor(&self) -> Option<usize> {
+        self.in_flight.iter().position(Option::is_none)
     }
 
     fn update_spooled(&self) {
@@ -231,8 +234,8 @@ impl MessageWriter {
             return;
         }
         let lane = &self.lanes[lane];
-        let worth_a_batch = self.in_flight.is_empty()
-            || (!self.idle_executors.is_empty()
+        let worth_a_batch = !self.any_in_flight()
+            || (self.idle_executor().is_some()
                 && !lane.busy
                 && lane.pending.len() >= PARALLEL_MIN_ROWS);
         if !worth_a_batch {
@@ -252,11 +255,14 @@ impl MessageWriter {
     /// Send what may leave now: as many batches as there are idle executors and lanes
     /// ready for them.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
-        while !self.retry_scheduled && !self.idle_executors.is_empty() {
+        while !self.retry_scheduled {
+            let Some(executor) = self.idle_executor() else {
+                return;
+            };
             let Some(lanes) = self.lanes_for_next_batch(ctx) else {
                 return;
             };
-            self.send_batch(&lanes, ctx);
+            self.send_batch(executor, &lanes, ctx);
         }
     }
 
@@ -283,7 +289,7 @@ impl MessageWriter {
                     .collect(),
             );
         }
-        if !self.in_flight.is_empty() {
+        if self.any_in_flight() {
             return None;
         }
         let lanes: Vec<usize> = small().map(|(i, _)| i).collect();
@@ -312,11 +318,8 @@ impl MessageWriter {
     }
 
     /// Take up to `batch_max` messages from `lanes` (in that order, each lane's oldest
-    /// first) and send them to an idle executor.
-    fn send_batch(&mut self, lanes: &[usize], ctx: &mut Context<Self>) {
-        let Some(executor) = self.idle_executors.pop() else {
-            return;
-        };
+    /// first) and send them to `executor`, which is idle.
+    fn send_batch(&mut self, executor: usize, lanes: &[usize], ctx: &mut Context<Self>) {
         let mut room = if self.lanes[lanes[0]].pending[0].1.alone {
             1
         } else {
@@ -337,18 +340,14 @@ impl MessageWriter {
                 tickets.push(ticket);
             }
         }
-        if !self.in_flight.is_empty() {
+        if self.any_in_flight() {
             self.gauges
                 .parallel_batches_total
                 .fetch_add(1, Ordering::Relaxed);
         }
         let recheck = tickets.iter().any(|t| t.recheck);
         let rows = Arc::new(rows);
-        let batch = self.next_batch;
-        self.next_batch += 1;
-        self.in_flight.push(InFlight {
-            batch,
-            executor,
+        self.in_flight[executor] = Some(InFlight {
             rows: Arc::clone(&rows),
             tickets,
             sent_at: Instant::now(),
@@ -356,27 +355,24 @@ impl MessageWriter {
         let request = self.executors[executor].send(StoreBatch { rows, recheck });
         ctx.spawn(request.into_actor(self).map(move |outcome, writer, ctx| {
             let outcome = outcome.unwrap_or_else(|e| Err(DbError::Unreachable(e.to_string())));
-            writer.on_batch_done(batch, outcome, ctx);
+            writer.on_batch_done(executor, outcome, ctx);
         }));
     }
 
     fn on_batch_done(
         &mut self,
-        batch: u64,
+        executor: usize,
         outcome: Result<Vec<i64>, DbError>,
         ctx: &mut Context<Self>,
     ) {
-        let Some(position) = self.in_flight.iter().position(|f| f.batch == batch) else {
-            return;
-        };
-        let InFlight {
-            executor,
+        let Some(InFlight {
             rows,
             tickets,
             sent_at,
-            ..
-        } = self.in_flight.swap_remove(position);
-        self.idle_executors.push(executor);
+        }) = self.in_flight[executor].take()
+        else {
+            return;
+        };
         for ticket in &tickets {
             self.lanes[ticket.lane].busy = false;
         }
