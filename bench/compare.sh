@@ -4,7 +4,7 @@
 # Prints each figure for both and the ratio; the JSON of every run lands in bench/results/.
 #
 #   bench/compare.sh            # everything (about 4 minutes)
-#   ONLY=idle bench/compare.sh  # one group: off | mariadb | idle
+#   ONLY=idle bench/compare.sh  # one group: ceilings | off | mariadb | idle
 #
 # Knobs: USERS ADMINS DURATION RATE_OFF RATE_DB IDLE_CONNS GEN_THREADS SEED_DIR, and
 # MENSAJERO_ENV="KEY=VALUE ..." for extra settings of mensajero (e.g. placement).
@@ -98,6 +98,17 @@ wait_db_quiet() {
   echo "   (MariaDB still busy after 30 s; measuring anyway)"
 }
 stored_rows() { mariadb -h127.0.0.1 -uroot -N "$1" -e 'SELECT COUNT(*) FROM mensajes'; }
+
+# The machine's own ceilings under the MariaDB figures (disk commit, bulk INSERT), measured
+# before any server runs; see bench/ceilings.py.
+if [ "$ONLY" = all ] || [ "$ONLY" = ceilings ]; then
+  echo "== machine ceilings (disk fdatasync, MariaDB bulk INSERT)"
+  mariadb -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS mensajero_ceiling; CREATE DATABASE mensajero_ceiling'
+  DATABASE_URL=mysql://root@127.0.0.1:3306/mensajero_ceiling JWT_SECRET=$SECRET "$bin" migrate >/dev/null
+  python3 "$root/bench/ceilings.py" "$results/ceilings.json" mensajero_ceiling "$seed/schema.sql" "$db_pid" >/dev/null
+  mariadb -h127.0.0.1 -uroot -e 'DROP DATABASE mensajero_ceiling'
+  jq -c '{fdatasync_ms: .disk_fdatasync_ms | {p99, max}, mensajero_rows_per_s: [.mariadb_bulk_insert.mensajero[].rows_per_s | floor], seed_rows_per_s: [.mariadb_bulk_insert.seed[].rows_per_s | floor]}' "$results/ceilings.json"
+fi
 
 support=(support --users "$USERS" --admins "$ADMINS" --duration "$DURATION" --warmup 2 --drain 5)
 

@@ -97,3 +97,14 @@ for label, result, path, better, target in rows:
         print(f"| {label} | {fmt(node)} | {fmt(rust)} | {adv_s} | {tgt} |")
     else:
         print(f"{label:<52} {fmt(node):>14} {fmt(rust):>14} {adv_s:>10} {tgt:>8}")
+
+ceilings = load("ceilings")
+if ceilings:
+    disk = ceilings["disk_fdatasync_ms"]
+    print()
+    print(f"machine ceilings: fdatasync of a 4 KiB append in {disk['dir']} ({disk['samples']:,} back to back): "
+          f"p50 {disk['p50']:.2f} ms, p99 {disk['p99']:.2f}, p999 {disk['p999']:.2f}, max {disk['max']:.1f}")
+    for table, runs in ceilings["mariadb_bulk_insert"].items():
+        parts = [f"{r['connections']} conn {r['rows_per_s']:,.0f} rows/s at {r['db_cpu_us_per_row']:.1f} us MariaDB CPU/row"
+                 for r in runs]
+        print(f"MariaDB bulk INSERT (500 rows/statement, nothing else running), {table}'s table: " + "; ".join(parts))
