@@ -193,6 +193,7 @@ fn users(settings: Settings, command: UsersCommand) -> Result<(), String> {
             }),
         };
         storage.flush_and_stop().await;
+        storage.close().await;
         result.map_err(|e| e.to_string())
     })
 }

@@ -258,3 +258,77 @@ async fn postgres_outage_loses_nothing_acked() {
 async fn mariadb_outage_loses_nothing_acked() {
     outage(Kind::Mysql).await;
 }
+
+/// A graceful stop closes every database connection it opened with the protocol's
+/// goodbye (MariaDB's COM_QUIT, PostgreSQL's Terminate), instead of exiting on them:
+/// MariaDB logs each connection a client exits on as an aborted connection.
+async fn stop_says_goodbye_to_the_database(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut broker = Broker::start_with(BrokerOptions {
+        database_url: Some(db.settings_via(proxy.addr()).database_url),
+        ..Default::default()
+    });
+    // The writers' connections store messages, a reader's answers /readyz.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = load(&broker.addr, 4, 8, &stop).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::Relaxed);
+    let stored = collect(tasks).await;
+    assert!(stored.values().filter(|id| id.is_some()).count() > 10);
+    let ready = reqwest::get(format!("{}/readyz", broker.url()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let status = tokio::task::block_in_place(|| broker.signal("TERM"));
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (opened, ended, goodbyes) = loop {
+        let (opened, ended, goodbyes) = proxy.endings();
+        if ended == opened || std::time::Instant::now() > deadline {
+            break (opened, ended, goodbyes);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(opened >= 3, "writers and a reader connected: {opened}");
+    assert_eq!(ended, opened, "the process is gone: every connection ended");
+    assert_eq!(
+        goodbyes, opened,
+        "every connection closed with a goodbye, none just dropped at exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stop_closes_connections_cleanly() {
+    stop_says_goodbye_to_the_database(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_stop_closes_connections_cleanly() {
+    stop_says_goodbye_to_the_database(Kind::Mysql).await;
+}
+
+/// `mensajero migrate` too: it opens one connection and closes it properly.
+#[test]
+fn migrate_closes_its_connection_cleanly() {
+    let db = TestDb::create(Kind::Mysql);
+    let proxy = Proxy::start(db.server_addr());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mensajero"))
+        .arg("migrate")
+        .env("DATABASE_URL", db.settings_via(proxy.addr()).database_url)
+        .env("JWT_SECRET", "migrate-test-secret")
+        .env_remove("MENSAJERO_CONFIG")
+        .output()
+        .expect("run mensajero migrate");
+    assert!(output.status.success(), "{output:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while proxy.endings().1 < proxy.endings().0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        proxy.endings(),
+        (1, 1, 1),
+        "(opened, ended, with a goodbye)"
+    );
+}

@@ -165,6 +165,8 @@ pub async fn run(mut settings: Settings) -> Result<(), ServeError> {
     engine.shutdown(deadline / 2).await;
     handle.stop(true).await;
     let _ = running.await;
+    // Nothing reads or writes any more: say goodbye to the database.
+    storage.close().await;
     if let Some(thread) = broker_thread {
         thread.stop();
     }

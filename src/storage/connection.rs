@@ -1,5 +1,6 @@
 //! Connections: which backend a `DATABASE_URL` names, one connection type over the three
-//! Diesel backends, and the r2d2 pool that the executors share.
+//! Diesel backends, and the r2d2 pool that the executors share, which [`Closing`] empties
+//! at shutdown.
 //!
 //! The connection is a plain enum rather than `#[derive(MultiConnection)]`: every query
 //! here is written once and compiled per backend through [`on_inner!`], so nothing is
@@ -8,6 +9,8 @@
 //! report a PostgreSQL outage as a SQLite error about a strange file name).
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -122,11 +125,24 @@ impl DbConnection {
 pub struct DbManager {
     backend: Backend,
     url: String,
+    closing: Closing,
 }
 
-impl DbManager {
-    pub fn new(backend: Backend, url: String) -> DbManager {
-        DbManager { backend, url }
+/// Shutdown's switch for the pool. A connection the process merely exits on is dropped
+/// by the server as aborted (MariaDB logs a warning for each and counts it in
+/// `Aborted_clients`), and a PostgreSQL connection still open on another thread races
+/// the process's TLS teardown. Once set, the pool opens no connection and closes (with
+/// the protocol's goodbye) every one handed back to it, instead of keeping it.
+#[derive(Debug, Clone, Default)]
+pub struct Closing(Arc<AtomicBool>);
+
+impl Closing {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn started(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -135,6 +151,11 @@ impl r2d2::ManageConnection for DbManager {
     type Error = dr2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, dr2d2::Error> {
+        if self.closing.started() {
+            return Err(dr2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection("the pool is closing".into()),
+            ));
+        }
         let conn = match self.backend {
             Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Postgres),
             Backend::Mysql => MysqlConnection::establish(&self.url).map(DbConnection::Mysql),
@@ -148,7 +169,8 @@ impl r2d2::ManageConnection for DbManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        on_inner!(conn, c => R2D2Connection::is_broken(c))
+        // A "broken" connection is dropped, not kept: that is how a closing pool closes.
+        self.closing.started() || on_inner!(conn, c => R2D2Connection::is_broken(c))
     }
 }
 
@@ -219,9 +241,10 @@ impl r2d2::HandleError<dr2d2::Error> for QuietErrors {
 pub type DbPool = r2d2::Pool<DbManager>;
 
 /// The pool, built without waiting for it to fill: the first checkout reports whether
-/// the database is there.
-pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), StorageError> {
+/// the database is there. The [`Closing`] switch shuts it.
+pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool, Closing), StorageError> {
     let (backend, url) = Backend::from_url(&settings.database_url)?;
+    let closing = Closing::default();
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size.max(1))
         // Only the executors hold connections (the writers and the readers); more idle
@@ -232,8 +255,29 @@ pub fn build_pool(settings: &StorageSettings) -> Result<(Backend, DbPool), Stora
         .connection_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)))
         .connection_customizer(Box::new(SqliteTuning::new(settings)?))
         .error_handler(Box::new(QuietErrors))
-        .build_unchecked(DbManager::new(backend, url));
-    Ok((backend, pool))
+        .build_unchecked(DbManager {
+            backend,
+            url,
+            closing: closing.clone(),
+        });
+    Ok((backend, pool, closing))
+}
+
+/// One connection outside any pool, tuned as the pool's are, for a command that needs
+/// just one (`mensajero migrate`): it closes when dropped, where a pool would still be
+/// opening its idle connections when the process exits.
+pub fn connect_one(settings: &StorageSettings) -> Result<DbConnection, StorageError> {
+    let (backend, url) = Backend::from_url(&settings.database_url)?;
+    let manager = DbManager {
+        backend,
+        url,
+        closing: Closing::default(),
+    };
+    let mut conn = r2d2::ManageConnection::connect(&manager)
+        .map_err(|e| StorageError::Database(e.to_string()))?;
+    r2d2::CustomizeConnection::on_acquire(&SqliteTuning::new(settings)?, &mut conn)
+        .map_err(|e| StorageError::Database(e.to_string()))?;
+    Ok(conn)
 }
 
 #[cfg(test)]
@@ -279,7 +323,7 @@ mod tests {
         let mut settings = crate::config::Settings::defaults().storage;
         settings.database_url = dir.path().join("t.db").to_string_lossy().into_owned();
         settings.sqlite_synchronous = "normal".into();
-        let (backend, pool) = build_pool(&settings).unwrap();
+        let (backend, pool, _) = build_pool(&settings).unwrap();
         assert_eq!(backend, Backend::Sqlite);
         let mut conn = pool.get().unwrap();
         let DbConnection::Sqlite(c) = &mut *conn else {
@@ -296,6 +340,23 @@ mod tests {
         assert_eq!(int(c, "* FROM pragma_synchronous()"), 1, "NORMAL");
         settings.sqlite_synchronous = "sometimes".into();
         assert!(build_pool(&settings).is_err());
+    }
+
+    #[test]
+    fn a_closing_pool_closes_what_it_gets_back_and_opens_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::defaults().storage;
+        settings.database_url = dir.path().join("t.db").to_string_lossy().into_owned();
+        settings.connect_timeout_ms = 300;
+        // One connection at most: none is being opened behind the test's back.
+        settings.pool_size = 1;
+        let (_, pool, closing) = build_pool(&settings).unwrap();
+        let held = pool.get().unwrap();
+        assert_eq!(pool.state().connections, 1);
+        closing.start();
+        drop(held);
+        assert_eq!(pool.state().connections, 0, "handed back, closed");
+        assert!(pool.get().is_err(), "no new connection once closing");
     }
 
     #[test]

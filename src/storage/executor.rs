@@ -12,8 +12,11 @@
 //!   needs; here the writer's `StoreBatch` lands in this actor's mailbox directly. The
 //!   writer gives each executor one batch at a time, so that mailbox never holds more
 //!   than one.
+//!
+//! Both keep a connection between calls; at shutdown [`Release`] makes them let go of it,
+//! into a pool that closes it by then.
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 
 use actix::prelude::*;
 
@@ -107,6 +110,37 @@ impl BatchExecutor {
 
 impl Actor for BatchExecutor {
     type Context = Context<Self>;
+}
+
+/// Shutdown: let go of the kept connection (the pool, closing by then, closes it). The
+/// readers share one queue, so each of them is sent one `Release` holding a barrier sized
+/// to their number: a reader that has taken one waits there until every other has too,
+/// so no reader takes two and none is missed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release(pub Arc<Barrier>);
+
+impl DbExecutor {
+    fn release(&mut self, Release(everyone): Release) {
+        self.held = None;
+        everyone.wait();
+    }
+}
+
+impl Handler<Release> for DbExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut SyncContext<Self>) {
+        self.release(msg);
+    }
+}
+
+impl Handler<Release> for BatchExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        self.0.release(msg);
+    }
 }
 
 /// Why a database call did not succeed.

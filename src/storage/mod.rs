@@ -42,20 +42,21 @@ mod schema;
 pub mod volatile;
 mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::config::StorageSettings;
 pub use connection::Backend;
-use connection::DbPool;
+use connection::{Closing, DbPool};
 use executor::{
     BatchExecutor, DbError, DbExecutor, FindUser, LoadAdminNames, LoadConversation,
-    LoadConversationUsers, LoadUsers, Ping, SaveUser,
+    LoadConversationUsers, LoadUsers, Ping, Release, SaveUser,
 };
 use queries::MysqlIds;
 use writer::{Abandon, Drain, WriterConfig, WriterGauges};
@@ -169,7 +170,20 @@ pub struct Storage {
     page_max: i64,
     flush_timeout: Duration,
     ready_timeout: Duration,
+    connections: Arc<Connections>,
 }
+
+/// What [`Storage::close`] closes: the pool and every executor that keeps a connection.
+struct Connections {
+    pool: DbPool,
+    closing: Closing,
+    batch_executors: Vec<Addr<BatchExecutor>>,
+    read_executors: usize,
+}
+
+/// How long closing the connections may take at exit: one round trip each, unless a
+/// call is still running on an executor.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The desk's name as the seed clients spell it; see [`Storage::conversation_users_excluding`].
 pub const DEFAULT_DESK_NAME: &str = "admin";
@@ -198,7 +212,7 @@ impl Storage {
     pub fn start_deferred(
         settings: &StorageSettings,
     ) -> Result<(Storage, WriterLaunch), StorageError> {
-        let (backend, pool) = connection::build_pool(settings)?;
+        let (backend, pool, closing) = connection::build_pool(settings)?;
         let mysql_ids = prepare(backend, &pool, settings)?;
         let read_executors = settings.read_executors.max(1);
         // SQLite takes one writer at a time: a second would only wait for its lock.
@@ -208,7 +222,7 @@ impl Storage {
         };
         // Separate executors: a batch never queues behind history reads, and a burst of
         // reads never delays an ack.
-        let batch_executors = (0..write_executors)
+        let batch_executors: Vec<_> = (0..write_executors)
             .map(|_| BatchExecutor::start_own_thread(pool.clone(), mysql_ids))
             .collect();
         let executor = {
@@ -219,7 +233,7 @@ impl Storage {
         };
         let gauges = Arc::new(WriterGauges::default());
         let (writer, launch) = MessageWriter::new(
-            batch_executors,
+            batch_executors.clone(),
             WriterConfig::from_settings(settings),
             Arc::clone(&gauges),
         )
@@ -239,13 +253,18 @@ impl Storage {
             page_max: settings.history_page_max.max(1),
             flush_timeout: Duration::from_millis(settings.flush_timeout_ms),
             ready_timeout: Duration::from_millis(settings.connect_timeout_ms.max(1) * 2),
+            connections: Arc::new(Connections {
+                pool,
+                closing,
+                batch_executors,
+                read_executors,
+            }),
         };
         Ok((storage, launch))
     }
     /// Run pending migrations and return (for `mensajero migrate`); no actors needed.
     pub fn migrate(settings: &StorageSettings) -> Result<Vec<String>, StorageError> {
-        let (_, pool) = connection::build_pool(settings)?;
-        let mut conn = checkout(&pool)?;
+        let mut conn = connection::connect_one(settings)?;
         migrations::run_pending(&mut conn)
     }
     /// The writer: it takes [`Persist`] and [`Store`].
@@ -328,6 +347,38 @@ impl Storage {
             log::error!(
                 "storage: shutdown timed out after {:?}; {abandoned} accepted messages were not stored and were answered with an error",
                 self.flush_timeout
+            );
+        }
+    }
+
+    /// The last step of shutdown, once nothing reads or writes any more: close every
+    /// database connection, each with its protocol's goodbye, before the process exits.
+    pub async fn close(&self) {
+        let held = &self.connections;
+        held.closing.start();
+        let writers = join_all(
+            held.batch_executors
+                .iter()
+                .map(|executor| executor.send(Release(Arc::new(Barrier::new(1))))),
+        );
+        let everyone = Arc::new(Barrier::new(held.read_executors));
+        let readers = join_all(
+            (0..held.read_executors).map(|_| self.executor.send(Release(Arc::clone(&everyone)))),
+        );
+        let pool = held.pool.clone();
+        let closed = async move {
+            futures_util::join!(writers, readers);
+            // What the executors did not hold sits idle in the pool: take it out to close it.
+            let _ = tokio::task::spawn_blocking(move || {
+                while let Some(idle) = pool.try_get() {
+                    drop(idle);
+                }
+            })
+            .await;
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, closed).await.is_err() {
+            log::warn!(
+                "storage: database connections still open after {CLOSE_TIMEOUT:?}; the process exits on them"
             );
         }
     }

@@ -213,12 +213,14 @@ impl Drop for TestDb {
 
 /// A TCP proxy on a thread and runtime of its own (the actix test thread blocks in
 /// Storage::start while migrations run through it). `cut` closes every open connection
-/// and refuses new ones until `restore`.
+/// and refuses new ones until `restore`. It counts the connections that ended and those
+/// whose client's last words were the protocol's goodbye.
 pub struct Proxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
     lose_reply: Arc<Mutex<Option<Vec<u8>>>>,
     replies_lost: Arc<AtomicUsize>,
+    endings: Arc<Endings>,
     open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -229,6 +231,8 @@ impl Proxy {
         let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let lose_reply: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
         let replies_lost = Arc::new(AtomicUsize::new(0));
+        let endings = Arc::new(Endings::default());
+        let endings2 = Arc::clone(&endings);
         let (cut2, open2) = (Arc::clone(&cut), Arc::clone(&open));
         let (lose2, lost2) = (Arc::clone(&lose_reply), Arc::clone(&replies_lost));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -251,9 +255,15 @@ impl Proxy {
                             continue;
                         }
                         let (lose, lost) = (Arc::clone(&lose2), Arc::clone(&lost2));
+                        let endings = Arc::clone(&endings2);
                         let task = tokio::spawn(async move {
                             if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
-                                relay(client, server, lose, lost).await;
+                                endings.opened.fetch_add(1, Ordering::SeqCst);
+                                let goodbye = relay(client, server, lose, lost).await;
+                                if goodbye {
+                                    endings.goodbyes.fetch_add(1, Ordering::SeqCst);
+                                }
+                                endings.ended.fetch_add(1, Ordering::SeqCst);
                             }
                         });
                         open2.lock().unwrap().push(task.abort_handle());
@@ -271,9 +281,20 @@ impl Proxy {
             cut,
             lose_reply,
             replies_lost,
+            endings,
             open,
             stop: Some(stop),
         }
+    }
+
+    /// Connections relayed so far: (opened, ended, ended with the client's goodbye).
+    pub fn endings(&self) -> (usize, usize, usize) {
+        let e = &self.endings;
+        (
+            e.opened.load(Ordering::SeqCst),
+            e.ended.load(Ordering::SeqCst),
+            e.goodbyes.load(Ordering::SeqCst),
+        )
     }
 
     /// The next request the client sends that carries `marker` (a bound value of the
@@ -312,19 +333,32 @@ impl Drop for Proxy {
     }
 }
 
+#[derive(Default)]
+struct Endings {
+    opened: AtomicUsize,
+    ended: AtomicUsize,
+    goodbyes: AtomicUsize,
+}
+
+/// A client's last packet when it closes a connection properly: MariaDB's COM_QUIT
+/// (length 1, sequence 0, command 0x01) and PostgreSQL's Terminate ('X', length 4).
+const GOODBYES: [&[u8]; 2] = [&[1, 0, 0, 0, 1], b"X\0\0\0\x04"];
+
 /// Copy both ways; see [`Proxy::lose_reply_to_next`]. The protocols are strictly
 /// request/reply here, so once the marked request has gone up, the next bytes down
-/// answer it.
+/// answer it. Answers whether the last bytes the client sent were a goodbye.
 async fn relay(
     client: tokio::net::TcpStream,
     server: tokio::net::TcpStream,
     lose_reply: Arc<Mutex<Option<Vec<u8>>>>,
     replies_lost: Arc<AtomicUsize>,
-) {
+) -> bool {
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
     let swallow = Arc::new(AtomicBool::new(false));
     let swallow_up = Arc::clone(&swallow);
+    let said_goodbye = Arc::new(AtomicBool::new(false));
+    let goodbye_up = Arc::clone(&said_goodbye);
     let up = async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -333,6 +367,10 @@ async fn relay(
                 Ok(n) => n,
             };
             let chunk = &buf[..n];
+            goodbye_up.store(
+                GOODBYES.iter().any(|bye| chunk.ends_with(bye)),
+                Ordering::SeqCst,
+            );
             {
                 let mut marker = lose_reply.lock().unwrap();
                 if marker
@@ -369,4 +407,5 @@ async fn relay(
         _ = up => {}
         _ = down => {}
     }
+    said_goodbye.load(Ordering::SeqCst)
 }
