@@ -45,6 +45,15 @@ struct Args {
     write_executors: usize,
 }
 
+const USAGE: &str = "usage: storage_bench --backend sqlite|postgres|mysql [--messages 200000] \
+[--seconds 10] [--senders 2000] [--batch-max 512] [--write-executors 2] \
+[--modes group,single,seed] [--server-url URL]";
+
+fn usage_error(what: String) -> ! {
+    eprintln!("{what}\n{USAGE}");
+    std::process::exit(2)
+}
+
 fn parse_args() -> Args {
     let mut args = Args {
         kind: Kind::Sqlite,
@@ -58,14 +67,21 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage_error(format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--backend" => {
                 args.kind = match value().as_str() {
                     "sqlite" => Kind::Sqlite,
                     "postgres" => Kind::Postgres,
                     "mysql" => Kind::Mysql,
-                    other => panic!("unknown backend {other}"),
+                    other => usage_error(format!("unknown backend {other}")),
                 }
             }
             "--messages" => args.messages = value().parse().unwrap(),
@@ -75,7 +91,7 @@ fn parse_args() -> Args {
             "--batch-max" => args.batch_max = value().parse().unwrap(),
             "--write-executors" => args.write_executors = value().parse().unwrap(),
             "--modes" => args.modes = value().split(',').map(str::to_string).collect(),
-            other => panic!("unknown argument {other}"),
+            other => usage_error(format!("unknown argument {other}")),
         }
     }
     args

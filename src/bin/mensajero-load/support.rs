@@ -228,9 +228,13 @@ pub async fn run(args: &crate::Args, s: &SupportArgs) -> Result<Value, String> {
     let idle_after = procstat::machine_idle_secs();
     let memory_at_end = args.server_pid.and_then(procstat::memory_kib);
 
-    // Drain: stop when everything sent is complete, or at the deadline.
+    // Drain: stop when everything sent is complete (and answered, when acks were asked
+    // for: a message's ack and its deliveries leave the server together but arrive on
+    // different sockets, read by different tasks), or at the deadline.
     let sent = shared.close_sending();
-    while Instant::now() < deadline && shared.completed.load(Relaxed) < sent {
+    let drained =
+        || shared.completed.load(Relaxed) >= sent && (!s.ack || shared.acks.load(Relaxed) >= sent);
+    while Instant::now() < deadline && !drained() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for t in &user_tasks {
