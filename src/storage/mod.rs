@@ -354,18 +354,21 @@ impl Storage {
     /// The last step of shutdown, once nothing reads or writes any more: close every
     /// database connection, each with its protocol's goodbye, before the process exits.
     pub async fn close(&self) {
-        let held = &self.connections;
-        held.closing.start();
+        let connections = &self.connections;
+        connections.closing.start();
+        // Each writer executor is addressed directly: a barrier of one.
         let writers = join_all(
-            held.batch_executors
+            connections
+                .batch_executors
                 .iter()
                 .map(|executor| executor.send(Release(Arc::new(Barrier::new(1))))),
         );
-        let everyone = Arc::new(Barrier::new(held.read_executors));
+        let everyone = Arc::new(Barrier::new(connections.read_executors));
         let readers = join_all(
-            (0..held.read_executors).map(|_| self.executor.send(Release(Arc::clone(&everyone)))),
+            (0..connections.read_executors)
+                .map(|_| self.executor.send(Release(Arc::clone(&everyone)))),
         );
-        let pool = held.pool.clone();
+        let pool = connections.pool.clone();
         let closed = async move {
             futures_util::join!(writers, readers);
             // What the executors did not hold sits idle in the pool: take it out to close it.
