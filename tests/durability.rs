@@ -283,14 +283,8 @@ async fn stop_says_goodbye_to_the_database(kind: Kind) {
 
     let status = tokio::task::block_in_place(|| broker.signal("TERM"));
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let (opened, ended, goodbyes) = loop {
-        let (opened, ended, goodbyes) = proxy.endings();
-        if ended == opened || std::time::Instant::now() > deadline {
-            break (opened, ended, goodbyes);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (opened, ended, goodbyes) =
+        tokio::task::block_in_place(|| proxy.endings_once_all_ended(Duration::from_secs(5)));
     assert!(opened >= 3, "writers and a reader connected: {opened}");
     assert_eq!(ended, opened, "the process is gone: every connection ended");
     assert_eq!(
@@ -322,12 +316,8 @@ fn migrate_closes_its_connection_cleanly() {
         .output()
         .expect("run mensajero migrate");
     assert!(output.status.success(), "{output:?}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while proxy.endings().1 < proxy.endings().0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
     assert_eq!(
-        proxy.endings(),
+        proxy.endings_once_all_ended(Duration::from_secs(5)),
         (1, 1, 1),
         "(opened, ended, with a goodbye)"
     );

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use chrono::Utc;
@@ -295,6 +296,18 @@ impl Proxy {
             e.ended.load(Ordering::SeqCst),
             e.goodbyes.load(Ordering::SeqCst),
         )
+    }
+
+    /// [`Proxy::endings`] once every connection opened has ended, or after `within`.
+    pub fn endings_once_all_ended(&self, within: Duration) -> (usize, usize, usize) {
+        let deadline = Instant::now() + within;
+        loop {
+            let endings = self.endings();
+            if endings.1 >= endings.0 || Instant::now() > deadline {
+                return endings;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The next request the client sends that carries `marker` (a bound value of the
