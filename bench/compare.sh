@@ -135,8 +135,13 @@ if [ "$ONLY" = all ] || [ "$ONLY" = mariadb ]; then
     echo "== $who, MariaDB"
     if [ $who = node ]; then start_node 1; ack=false; dbname=seed_node; else start_mensajero true; ack=true; dbname=mensajero_bench; fi
     wait_db_quiet
+    rate_before=$(stored_rows $dbname)
     load "$who-db-rate" "${support[@]}" --rate "$RATE_DB" --ack $ack
+    # A server whose inserts fall behind at this rate makes MariaDB work less within the
+    # window: the rows stored when the generator is done, against those it sent, show it.
+    rate_at_end=$(stored_rows $dbname)
     wait_db_quiet
+    echo "{\"at_end\": $((rate_at_end - rate_before)), \"settled\": $(( $(stored_rows $dbname) - rate_before ))}" >"$results/$who-db-rate-stored.json"
     before=$(stored_rows $dbname); t0=$(date +%s.%N)
     load "$who-db-max" "${support[@]}" --rate 0 --in-flight 16 --ack $ack
     after=$(stored_rows $dbname); t1=$(date +%s.%N)
