@@ -96,6 +96,10 @@ pub struct StorageSettings {
     /// r2d2's checkout timeout: how soon an unreachable database counts as an outage.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// How long start-up waits for the database's first connection: a database starting
+    /// beside the broker, or a slow disk creating a new SQLite file, is not an outage.
+    #[serde(default = "default_startup_wait_ms")]
+    pub startup_wait_ms: u64,
     /// How long `flush_and_stop` may take to store what was accepted.
     #[serde(default = "default_flush_timeout_ms")]
     pub flush_timeout_ms: u64,
@@ -133,6 +137,9 @@ fn default_sqlite_wal_autocheckpoint() -> u32 {
 
 fn default_connect_timeout_ms() -> u64 {
     1000
+}
+fn default_startup_wait_ms() -> u64 {
+    15000
 }
 fn default_flush_timeout_ms() -> u64 {
     8000

@@ -451,6 +451,42 @@ async fn shutdown_during_outage(kind: Kind) {
     assert_eq!(db.count_rows(), 0);
 }
 
+/// Start-up waits for a database that is not there yet (one starting beside the broker)
+/// past the run-time checkout timeout, up to `startup_wait_ms`; past that it refuses to
+/// start with the cause.
+async fn startup_waits_for_the_database(kind: Kind) {
+    let db = TestDb::create(kind);
+    let proxy = Proxy::start(db.server_addr());
+    let mut settings = db.settings_via(proxy.addr());
+    settings.connect_timeout_ms = 200;
+    settings.startup_wait_ms = 300;
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let refused = Storage::start(&settings)
+        .err()
+        .expect("no database, no start");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(refused.to_string().contains("timed out"), "{refused}");
+
+    settings.startup_wait_ms = 10_000;
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1200));
+        proxy.restore();
+        proxy
+    });
+    let started = std::time::Instant::now();
+    let storage = Storage::start(&settings).expect("starts once the database is up");
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    let _proxy = late.join().unwrap();
+    let ack = storage
+        .writer()
+        .send(Persist(message("tardio", "admin", "hola")))
+        .await
+        .unwrap();
+    assert!(ack.is_ok(), "{ack:?}");
+    storage.flush_and_stop().await;
+}
+
 /// A message the database refuses (here: a recipient longer than the column) while the
 /// database is fine: it alone is answered with an error; its batch-mates are stored.
 async fn poison_message(kind: Kind) {
@@ -671,6 +707,7 @@ suite!(
         outage,
         lost_commit_reply,
         shutdown_during_outage,
+        startup_waits_for_the_database,
         poison_message,
         lanes_split_only_under_load
     ]
@@ -691,6 +728,7 @@ suite!(
         flush_on_shutdown,
         outage,
         lost_commit_reply,
+        startup_waits_for_the_database,
         lanes_split_only_under_load
     ]
 );

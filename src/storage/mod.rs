@@ -409,18 +409,17 @@ impl Storage {
     }
 }
 
-fn checkout(pool: &DbPool) -> Result<r2d2::PooledConnection<connection::DbManager>, StorageError> {
-    pool.get()
-        .map_err(|e| StorageError::Database(e.to_string()))
-}
-
 /// Start-up work on one connection: migrations, then what the executors need to know.
 fn prepare(
     backend: Backend,
     pool: &DbPool,
     settings: &StorageSettings,
 ) -> Result<MysqlIds, StorageError> {
-    let mut conn = checkout(pool)?;
+    // The first connection may take longer than a checkout at run time is allowed to.
+    let startup_wait = settings.startup_wait_ms.max(settings.connect_timeout_ms);
+    let mut conn = pool
+        .get_timeout(Duration::from_millis(startup_wait.max(1)))
+        .map_err(|e| StorageError::Database(e.to_string()))?;
     let applied = migrations::run_pending(&mut conn)?;
     if !applied.is_empty() {
         log::info!("storage: applied migrations {}", applied.join(", "));
