@@ -466,7 +466,12 @@ async fn startup_waits_for_the_database(kind: Kind) {
         .err()
         .expect("no database, no start");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(refused.to_string().contains("timed out"), "{refused}");
+    // r2d2's timeout carries the last connection error: the cause, not just "timed out".
+    let refused = refused.to_string();
+    let cause = refused
+        .split_once("timed out waiting for connection: ")
+        .map(|(_, cause)| cause);
+    assert!(cause.is_some_and(|c| !c.is_empty()), "{refused}");
 
     settings.startup_wait_ms = 10_000;
     let late = std::thread::spawn(move || {
